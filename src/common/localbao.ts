@@ -1,0 +1,313 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync, closeSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { HakError } from "./errors.js";
+import { writeFileAtomic } from "./fsutil.js";
+import { baoBinary, PROJECT_ROOT } from "./paths.js";
+import { generateKeyPair, x509 } from "./x509.js";
+import { VaultClient } from "./vault.js";
+
+/**
+ * Starts OpenBao on this machine: `bao server -dev` (in memory, HTTP) for
+ * quick tests, or a real server from vault-dev.hcl (raft storage, TLS,
+ * init on first start, unseal on every start) for the demo and the tests of
+ * the real path.
+ */
+
+export interface LocalBao {
+  address: string;
+  rootToken: string;
+  /** CA of the server's TLS certificate (real server only). */
+  caFile?: string;
+  caPem?: string;
+  pid: number | undefined;
+  /** A root-token client; callers close it or call stop(). */
+  client(): VaultClient;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.unref();
+    s.on("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function waitHealthy(client: VaultClient, proc: ChildProcess | undefined, logHint: string, timeoutMs = 30_000, acceptSealed = false): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    if (proc && proc.exitCode !== null) throw new HakError(`bao exited with status ${proc.exitCode} while starting`, { where: logHint });
+    try {
+      // sys/health answers 200 active, 429 standby, 501 uninitialised, 503 sealed.
+      const res = await client.request("GET", "sys/health?standbyok=true&sealedcode=299&uninitcode=298", { token: null });
+      const d = res as unknown as { initialized?: boolean; sealed?: boolean };
+      if (d && (acceptSealed || (d.initialized && !d.sealed))) return;
+      last = JSON.stringify(d);
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await sleep(100);
+  }
+  throw new HakError(`bao did not become ready in ${timeoutMs / 1000}s: ${last}`, { where: logHint });
+}
+
+function killAndWait(proc: ChildProcess): Promise<void> {
+  return new Promise((res) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return res();
+    proc.once("exit", () => res());
+    proc.kill("SIGTERM");
+    setTimeout(() => proc.kill("SIGKILL"), 5000).unref();
+  });
+}
+
+/** `bao server -dev`: in memory, plain HTTP on loopback, a known root token. */
+export async function startDevServer(opts: { port?: number; rootToken?: string } = {}): Promise<LocalBao> {
+  const port = opts.port ?? (await freePort());
+  const rootToken = opts.rootToken ?? `dev-root-${port}`;
+  const address = `http://127.0.0.1:${port}`;
+  const proc = spawn(
+    baoBinary(),
+    ["server", "-dev", `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`, "-dev-no-store-token", "-log-level=warn"],
+    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HOME: process.env.HOME ?? "/tmp" } },
+  );
+  let stderr = "";
+  proc.stderr?.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const probe = new VaultClient({ addresses: [address] });
+  try {
+    await waitHealthy(probe, proc, `bao dev server on ${address}`);
+  } catch (err) {
+    await killAndWait(proc);
+    throw new HakError(`${(err as Error).message}\n${stderr}`);
+  } finally {
+    await probe.close();
+  }
+  return {
+    address,
+    rootToken,
+    pid: proc.pid,
+    client: () => new VaultClient({ addresses: [address], token: rootToken }),
+    stop: () => killAndWait(proc),
+  };
+}
+
+export interface LocalServerOptions {
+  /** Folder for storage, TLS files, init.json and the log (vault-dev.hcl's .state/bao). */
+  stateDir: string;
+  port: number;
+  clusterPort: number;
+  /** Keep running after this process exits (the demo); tests leave it attached. */
+  detached?: boolean;
+}
+
+interface InitFile {
+  unseal_keys_b64: string[];
+  root_token: string;
+}
+
+/** The config vault-dev.hcl describes, for this state folder and these ports. */
+export function renderServerConfig(template: string, opts: LocalServerOptions): string {
+  const state = resolve(opts.stateDir);
+  return template
+    .replaceAll(".state/bao", state)
+    .replaceAll("127.0.0.1:8200", `127.0.0.1:${opts.port}`)
+    .replaceAll("127.0.0.1:8201", `127.0.0.1:${opts.clusterPort}`);
+}
+
+/** A CA and server certificate for the listener, made once per state folder. */
+export async function ensureServerTls(tlsDir: string): Promise<{ caFile: string; caPem: string }> {
+  const caFile = join(tlsDir, "ca.crt");
+  if (existsSync(caFile) && existsSync(join(tlsDir, "server.crt")) && existsSync(join(tlsDir, "server.key"))) {
+    return { caFile, caPem: readFileSync(caFile, "utf8") };
+  }
+  mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
+  const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+  const caKeys = await generateKeyPair("ec");
+  const now = Date.now();
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: [{ CN: ["hak local OpenBao CA"] }],
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 10 * 365 * 86400_000),
+    keys: caKeys.keys,
+    signingAlgorithm: alg,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
+  });
+  const srvKeys = await generateKeyPair("ec");
+  const srv = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: [{ CN: ["localhost"] }],
+    issuer: ca.subject,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 2 * 365 * 86400_000),
+    publicKey: srvKeys.keys.publicKey,
+    signingKey: caKeys.keys.privateKey,
+    signingAlgorithm: alg,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: "dns", value: "localhost" },
+        { type: "ip", value: "127.0.0.1" },
+        { type: "ip", value: "::1" },
+      ]),
+    ],
+  });
+  const caPem = ca.toString("pem") + "\n";
+  writeFileAtomic(join(tlsDir, "server.key"), srvKeys.privateKeyPem, { mode: 0o600 });
+  writeFileAtomic(join(tlsDir, "server.crt"), srv.toString("pem") + "\n", { mode: 0o644 });
+  writeFileAtomic(caFile, caPem, { mode: 0o644 });
+  // The CA key is not kept: the listener certificate is re-made with a new CA if ever lost.
+  return { caFile, caPem };
+}
+
+function randomSerial(): string {
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  b[0] = b[0]! & 0x7f;
+  return Buffer.from(b).toString("hex");
+}
+
+/**
+ * Starts (or reuses) the real server: TLS, raft storage in stateDir, initialised
+ * on first start with one key share, unsealed on every start.
+ */
+export async function startLocalServer(opts: LocalServerOptions): Promise<LocalBao> {
+  const stateDir = resolve(opts.stateDir);
+  mkdirSync(join(stateDir, "data"), { recursive: true, mode: 0o700 });
+  const { caFile, caPem } = await ensureServerTls(join(stateDir, "tls"));
+  const address = `https://127.0.0.1:${opts.port}`;
+  const probe = new VaultClient({ addresses: [address], tls: { ca: caPem }, timeoutMs: 60_000 });
+  let proc: ChildProcess | undefined;
+  const logFile = join(stateDir, "server.log");
+  try {
+    const running = await probe.request("GET", "sys/health?standbyok=true&sealedcode=299&uninitcode=298", { token: null }).then(
+      () => true,
+      () => false,
+    );
+    if (!running) {
+      const template = readFileSync(join(PROJECT_ROOT, "vault-dev.hcl"), "utf8");
+      const configFile = join(stateDir, "server.hcl");
+      writeFileAtomic(configFile, renderServerConfig(template, opts), { mode: 0o600 });
+      const out = openSync(logFile, "a", 0o600);
+      proc = spawn(baoBinary(), ["server", `-config=${configFile}`], {
+        stdio: ["ignore", out, out],
+        detached: opts.detached ?? false,
+        cwd: stateDir,
+      });
+      closeSync(out);
+      if (opts.detached) proc.unref();
+      writeFileAtomic(join(stateDir, "bao.pid"), `${proc.pid}\n`, { mode: 0o644 });
+      await waitHealthy(probe, proc, logFile, 30_000, true);
+    }
+    const init = await initAndUnseal(probe, stateDir);
+    await waitHealthy(probe, proc, logFile);
+    await waitActive(new VaultClient({ addresses: [address], tls: { ca: caPem }, token: init.root_token }), logFile);
+    const child = proc;
+    return {
+      address,
+      rootToken: init.root_token,
+      caFile,
+      caPem,
+      pid: child?.pid ?? readPid(stateDir),
+      client: () => new VaultClient({ addresses: [address], token: init.root_token, tls: { ca: caPem } }),
+      stop: async () => {
+        if (child) return killAndWait(child);
+        const pid = readPid(stateDir);
+        if (pid) await killPid(pid);
+      },
+    };
+  } catch (err) {
+    if (proc) await killAndWait(proc);
+    throw err;
+  } finally {
+    await probe.close();
+  }
+}
+
+async function initAndUnseal(client: VaultClient, stateDir: string): Promise<InitFile> {
+  const initPath = join(stateDir, "init.json");
+  const status = (await client.request("GET", "sys/init", { token: null })) as unknown as { initialized: boolean };
+  let init: InitFile;
+  if (!status.initialized) {
+    const res = (await client.write("sys/init", { secret_shares: 1, secret_threshold: 1 }, { token: null })) as unknown as {
+      keys_base64: string[];
+      root_token: string;
+    };
+    init = { unseal_keys_b64: res.keys_base64, root_token: res.root_token };
+    writeFileAtomic(initPath, JSON.stringify(init, null, 2) + "\n", { mode: 0o600 });
+  } else {
+    try {
+      init = JSON.parse(readFileSync(initPath, "utf8")) as InitFile;
+    } catch {
+      throw new HakError("the server is initialised but its unseal key is not here", {
+        where: initPath,
+        fix: `remove ${stateDir} to start over with a new local server`,
+      });
+    }
+  }
+  const seal = (await client.request("GET", "sys/seal-status", { token: null })) as unknown as { sealed: boolean };
+  if (seal.sealed) await client.write("sys/unseal", { key: init.unseal_keys_b64[0] }, { token: null });
+  return init;
+}
+
+/** Raft needs a moment after unseal to elect itself; requests before that fail. */
+async function waitActive(client: VaultClient, where: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  try {
+    while (Date.now() < deadline) {
+      try {
+        await client.request("GET", "sys/mounts");
+        return;
+      } catch {
+        await sleep(100);
+      }
+    }
+    throw new HakError("the server was unsealed but did not become active", { where });
+  } finally {
+    await client.close();
+  }
+}
+
+function readPid(stateDir: string): number | undefined {
+  try {
+    const n = Number(readFileSync(join(stateDir, "bao.pid"), "utf8").trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function killPid(pid: number): Promise<void> {
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(100);
+  }
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    /* already gone */
+  }
+}
