@@ -3,7 +3,7 @@ import { InputError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fsutil.js";
 import { findHost, type Inventory } from "../common/inventory.js";
 import { apiServerUrl, renderKubeconfig } from "../common/kubeconfig.js";
-import { PKI_MOUNT, pkiRoleName } from "../common/names.js";
+import { signCsr, type SignResult } from "../common/sign.js";
 import { isProfileName, PROFILES, PROFILE_NAMES, requestSpec, type ProfileName } from "../common/profiles.js";
 import type { VaultClient } from "../common/vault.js";
 import { createCsr, generateKeyPair, type KeyType } from "../common/x509.js";
@@ -13,23 +13,10 @@ import { createCsr, generateKeyPair, type KeyType } from "../common/x509.js";
  * role. The private key never leaves this process except into a 0600 file.
  */
 
-export interface SignedCert {
+export interface SignedCert extends SignResult {
   profile: ProfileName;
   host: string | undefined;
-  certPem: string;
   keyPem: string;
-  caPem: string;
-  chainPem: string;
-  serial: string;
-  expiration: Date;
-}
-
-interface SignResponse {
-  certificate: string;
-  issuing_ca: string;
-  ca_chain?: string[];
-  serial_number: string;
-  expiration: number;
 }
 
 /** Checks PROFILE and --name against the inventory before anything talks to Vault. */
@@ -60,26 +47,8 @@ export async function signProfile(
   const spec = requestSpec(inv, profile, host);
   const kp = await generateKeyPair(req.keyType ?? "ec");
   const csr = await createCsr(kp, { commonName: spec.commonName, dns: spec.dns, ip: spec.ip });
-  const p = PROFILES[profile];
-  const res = await client.write<SignResponse>(`${PKI_MOUNT[p.ca]}/sign/${pkiRoleName(profile, host?.name)}`, {
-    csr,
-    common_name: spec.commonName,
-    format: "pem",
-    ...(req.ttl ? { ttl: req.ttl } : {}),
-  });
-  const d = res?.data;
-  if (!d?.certificate) throw new InputError("Vault answered without a certificate", { where: `${PKI_MOUNT[p.ca]}/sign` });
-  const chain = d.ca_chain && d.ca_chain.length > 0 ? d.ca_chain : [d.issuing_ca];
-  return {
-    profile,
-    host: host?.name,
-    certPem: `${d.certificate.trim()}\n`,
-    keyPem: kp.privateKeyPem,
-    caPem: `${d.issuing_ca.trim()}\n`,
-    chainPem: chain.map((c) => `${c.trim()}\n`).join(""),
-    serial: d.serial_number,
-    expiration: new Date(d.expiration * 1000),
-  };
+  const signed = await signCsr(client, { profile, host: host?.name, csrPem: csr, commonName: spec.commonName, ttl: req.ttl });
+  return { ...signed, profile, host: host?.name, keyPem: kp.privateKeyPem };
 }
 
 export interface WrittenFiles {
