@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
+import { mapLimit } from "../common/async.js";
 import { HakError } from "../common/errors.js";
 import { APPROLE_MOUNT, CERT_AUTH_MOUNT, KV_MOUNT, PKI_MOUNT, type CaName, CA_NAMES } from "../common/names.js";
 import { VaultError, type VaultClient } from "../common/vault.js";
@@ -281,18 +282,6 @@ async function planStale(client: VaultClient, rc: ReadContext, desired: DesiredS
   return out;
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 export function countActions(entries: PlanEntry[]): Record<Action, number> {
   const counts: Record<Action, number> = { create: 0, update: 0, delete: 0, unchanged: 0 };
