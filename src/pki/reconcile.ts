@@ -260,6 +260,10 @@ async function planStale(client: VaultClient, rc: ReadContext, desired: DesiredS
     for (const role of await client.list(`${mount}/roles`)) {
       if (!wanted.has(`${mount}/roles/${role}`)) out.push(del("pki-role", `${mount}/roles/${role}`));
     }
+    // Servers without CEL answer 404 here, which lists as empty.
+    for (const role of await client.list(`${mount}/cel/roles`)) {
+      if (!wanted.has(`${mount}/cel/roles/${role}`)) out.push(del("pki-cel-role", `${mount}/cel/roles/${role}`));
+    }
   }
   // On shared auth mounts, only roles that carry nothing but hak policies are hak's.
   for (const [mount, listPath, kind] of [

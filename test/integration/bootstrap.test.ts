@@ -37,7 +37,9 @@ describe("hak-pki bootstrap against a real OpenBao", () => {
     // 4 CA mounts, 16 profiles (per host where named), 6 policies, 10 hosts x (approle, role-id, cert role, entity, 2 aliases).
     const ids = first.entries.map((e) => e.id);
     expect(ids).toContain("ca pki-etcd");
-    expect(ids).toContain("pki-role pki-etcd/roles/etcd-peer-etcd3");
+    // OpenBao >= 2.3: per-host roles with IP SANs are CEL roles; the kubelet client role stays classic.
+    expect(ids).toContain("pki-cel-role pki-etcd/cel/roles/etcd-peer-etcd3");
+    expect(ids).not.toContain("pki-role pki-etcd/roles/etcd-peer-etcd3");
     expect(ids).toContain("pki-role pki-kubernetes/roles/kubelet-worker2");
     expect(ids.filter((i) => i.startsWith("policy "))).toHaveLength(6);
     expect(ids.filter((i) => i.startsWith("entity-alias "))).toHaveLength(20);
@@ -66,8 +68,8 @@ describe("hak-pki bootstrap against a real OpenBao", () => {
     expect(changed(plan)).toEqual(
       [
         "create pki-role pki-kubernetes/roles/kubelet-worker3",
-        "create pki-role pki-kubernetes/roles/kubelet-serving-worker3",
-        "create pki-role pki-identity/roles/host-identity-worker3",
+        "create pki-cel-role pki-kubernetes/cel/roles/kubelet-serving-worker3",
+        "create pki-cel-role pki-identity/cel/roles/host-identity-worker3",
         "create approle-role auth/approle/role/worker3",
         "create approle-role-id auth/approle/role/worker3/role-id",
         "create cert-role auth/cert/certs/worker3",
@@ -91,8 +93,8 @@ describe("hak-pki bootstrap against a real OpenBao", () => {
     expect(changed(removed)).toEqual(
       [
         "delete pki-role pki-kubernetes/roles/kubelet-worker3",
-        "delete pki-role pki-kubernetes/roles/kubelet-serving-worker3",
-        "delete pki-role pki-identity/roles/host-identity-worker3",
+        "delete pki-cel-role pki-kubernetes/cel/roles/kubelet-serving-worker3",
+        "delete pki-cel-role pki-identity/cel/roles/host-identity-worker3",
         "delete approle-role auth/approle/role/worker3",
         "delete cert-role auth/cert/certs/worker3",
         "delete entity identity/entity/name/hak-host-worker3",
@@ -119,11 +121,18 @@ describe("hak-pki bootstrap against a real OpenBao", () => {
     const shorter = parseInventory({ ...demo, leafTtl: "2m" });
     const plan = await bootstrap(c, shorter, { dryRun: true });
     const kinds = new Set(plan.entries.filter((e) => e.action !== "unchanged").map((e) => e.kind));
-    expect([...kinds]).toEqual(["pki-role"]);
-    expect(plan.counts.update).toBe(plan.entries.filter((e) => e.kind === "pki-role").length);
+    expect([...kinds].sort()).toEqual(["pki-cel-role", "pki-role"]);
+    expect(plan.counts.update).toBe(plan.entries.filter((e) => e.kind === "pki-role" || e.kind === "pki-cel-role").length);
     for (const e of plan.entries.filter((x) => x.action === "update")) {
-      expect(e.diffs.map((d) => d.field).sort()).toEqual(["max_ttl", "ttl"]);
+      expect(e.diffs.map((d) => d.field).sort()).toEqual(e.kind === "pki-role" ? ["max_ttl", "ttl"] : ["cel_program"]);
     }
+  });
+
+  it("on a server without CEL (or with --no-cel) plans classic roles and replaces the CEL ones", async () => {
+    const plan = await bootstrap(c, demo, { dryRun: true, cel: false });
+    expect(changed(plan)).toContain("create pki-role pki-etcd/roles/etcd-peer-etcd3");
+    expect(changed(plan)).toContain("delete pki-cel-role pki-etcd/cel/roles/etcd-peer-etcd3");
+    expect(changed(plan).filter((l) => l.includes("kubelet-worker1"))).toEqual([]);
   });
 
   it("refuses to take over a mount of another type", async () => {

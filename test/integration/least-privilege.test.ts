@@ -118,8 +118,20 @@ describe("a worker's credentials", () => {
     const renamed = await csrFor("kubelet", "worker1", { cn: "system:node:worker2" });
     const err = await expectStatus(signCsr(worker1, { profile: "kubelet", host: "worker1", csrPem: renamed.csr, commonName: renamed.cn }), 400);
     expect(err.errors.join(" ")).toMatch(/not allowed/);
+    // kubelet-serving is a CEL role on OpenBao; its refusals come back as 500 with the program's message.
     const extraSan = await csrFor("kubelet-serving", "worker1", { dns: ["worker1", "worker2"] });
-    await expectStatus(signCsr(worker1, { profile: "kubelet-serving", host: "worker1", csrPem: extraSan.csr, commonName: extraSan.cn }), 400);
+    const dnsErr = await expectStatus(signCsr(worker1, { profile: "kubelet-serving", host: "worker1", csrPem: extraSan.csr, commonName: extraSan.cn }), [400, 500]);
+    expect(dnsErr.errors.join(" ")).toMatch(/DNS SAN is not allowed/);
+  });
+
+  it("cannot put another address, such as the API virtual IP, into its serving certificate", async () => {
+    const vip = await csrFor("kubelet-serving", "worker1", { ip: ["127.0.10.31", inv.apiVip] });
+    const err = await expectStatus(signCsr(worker1, { profile: "kubelet-serving", host: "worker1", csrPem: vip.csr, commonName: vip.cn }), [400, 500]);
+    expect(err.errors.join(" ")).toMatch(/IP SAN is not allowed/);
+    const other = await csrFor("kubelet-serving", "worker1", { ip: ["127.0.10.32"] });
+    await expectStatus(signCsr(worker1, { profile: "kubelet-serving", host: "worker1", csrPem: other.csr, commonName: other.cn }), [400, 500]);
+    // Nor sign with the classic role of the same name: on OpenBao only the CEL role exists.
+    await expectStatus(worker1.write("pki-kubernetes/sign/kubelet-serving-worker1", { csr: vip.csr }), [400, 403]);
   });
 
   it("cannot get an etcd peer or apiserver certificate", async () => {

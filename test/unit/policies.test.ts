@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { HOST_ROLES } from "../../src/common/inventory.js";
 import { PRINCIPALS, policyName } from "../../src/common/names.js";
 import { PROFILES, profilesForRole } from "../../src/common/profiles.js";
-import { signPath } from "../../src/common/sign.js";
+import { celCapable, celSignPath, signPath } from "../../src/common/sign.js";
 
 /** The paths and capabilities of a policy file. */
 function rules(principal: string): Map<string, string[]> {
@@ -25,7 +25,10 @@ describe("policies", () => {
   it.each(HOST_ROLES)("grants a %s host exactly the sign paths of its profiles, per-host ones templated", (role) => {
     const r = rules(role);
     const signPaths = [...r.keys()].filter((p) => p.includes("/sign/"));
-    const expected = profilesForRole(role).map((p) => signPath(p.name, p.perHost ? TEMPLATE : undefined));
+    const expected = profilesForRole(role).flatMap((p) => [
+      signPath(p.name, p.perHost ? TEMPLATE : undefined),
+      ...(celCapable(p.name) ? [celSignPath(p.name, TEMPLATE)] : []),
+    ]);
     expect(signPaths.sort()).toEqual(expected.sort());
     for (const p of signPaths) expect(r.get(p)).toEqual(["update"]);
     // No glob that could reach another role, no issue/sign-verbatim/root path.
