@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, mkdirSync, chownSync } from "node:fs";
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, mkdirSync, chownSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 export interface WriteOptions {
@@ -20,6 +20,8 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: W
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   const fd = openSync(tmp, "wx", opts.mode);
   try {
+    // open()'s mode passes through the umask; set it exactly (e.g. 0660 under umask 022).
+    fchmodSync(fd, opts.mode);
     if (opts.uid !== undefined || opts.gid !== undefined) chownSync(tmp, opts.uid ?? -1, opts.gid ?? -1);
     const buf = typeof data === "string" ? Buffer.from(data) : data;
     let off = 0;

@@ -1,0 +1,351 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "pino";
+import { errorMessage } from "../common/errors.js";
+import { latePoint } from "../common/lifetime.js";
+import type { AgentConfig, CertificateOutput, KubeconfigOutput, OutputConfig, SecretOutput } from "./config.js";
+import { actionKey, actionLabel, runAction } from "./actions.js";
+import { AgentMetrics } from "./metrics.js";
+import {
+  obtainCertificate,
+  ownership,
+  readCertOnDisk,
+  readSecretField,
+  renderKubeconfigFor,
+  secretOnDisk,
+  wantedCert,
+  writeCertificate,
+  writeIfChanged,
+  type CertState,
+} from "./outputs.js";
+import { addPending, backoffDelay, flushAt, isLate, renewalTime, reuseVerdict, type PendingActions, type Random } from "./policy.js";
+import { VaultSession } from "./session.js";
+import type { ActionConfig } from "./config.js";
+
+/**
+ * The loop: each pass asks policy.ts what is due, obtains and writes what
+ * is, and queues the actions of what changed; actions run debounced. A
+ * failure touches nothing on disk and is retried with backoff; the
+ * certificate already there keeps serving until it is late, then an alert.
+ */
+
+export interface AgentOptions {
+  log: Logger;
+  random?: Random;
+  now?: () => number;
+}
+
+export type OutputHealth = "valid" | "missing" | "invalid" | "late" | "expired";
+
+export interface OutputStatus {
+  name: string;
+  type: OutputConfig["type"];
+  health: OutputHealth;
+  /** Why it is (or would be) renewed/rewritten, when it is. */
+  reason?: string;
+  serial?: string;
+  notAfter?: string;
+  renewAt?: string;
+  lastError?: string;
+}
+
+interface Runtime {
+  out: OutputConfig;
+  where: string;
+  failures: number;
+  retryAt: number;
+  lastError?: string;
+  /** Certificates: renewal point of the serial we know, fixed once drawn so jitter does not move on every pass. */
+  serial?: string;
+  renewAt?: Date;
+  lateReported?: string;
+  /** Secrets: next read. */
+  refreshAt?: number;
+}
+
+const MAX_SLEEP_MS = 30_000;
+/** Actions are flushed at the latest this long after the first change, however many follow. */
+const MAX_DEBOUNCE_MS = 30_000;
+
+export class Agent {
+  readonly metrics = new AgentMetrics();
+  readonly session: VaultSession;
+  private readonly rt: Runtime[];
+  private readonly log: Logger;
+  private readonly random: Random;
+  readonly now: () => number;
+  private pending: PendingActions<ActionConfig> | undefined;
+  private lastTick = 0;
+  private notified = false;
+  /** Set by run(): called once when every output is ready. */
+  onReady: (() => void) | undefined;
+
+  constructor(
+    readonly cfg: AgentConfig,
+    opts: AgentOptions,
+  ) {
+    this.log = opts.log;
+    this.random = opts.random ?? Math.random;
+    this.now = opts.now ?? Date.now;
+    // The host identity first (it is what later logins use), then certificates, then what is made from them.
+    const order = { certificate: 1, kubeconfig: 2, secret: 3 } as const;
+    this.rt = cfg.outputs
+      .map((out, i) => ({ out, where: `outputs[${i}]`, failures: 0, retryAt: 0 }))
+      .sort((a, b) => rank(a.out) - rank(b.out));
+    function rank(o: OutputConfig): number {
+      return o.name === cfg.auth.identityOutput ? 0 : order[o.type];
+    }
+    const identity = cfg.outputs.find((o) => o.name === cfg.auth.identityOutput) as CertificateOutput;
+    this.session = new VaultSession(cfg, identity, this.log, this.metrics, this.now);
+  }
+
+  /** One pass over every output; returns the names of outputs written. */
+  async pass(): Promise<string[]> {
+    this.lastTick = this.now();
+    const changed: string[] = [];
+    for (const r of this.rt) {
+      if (this.now() < r.retryAt) continue;
+      try {
+        const did =
+          r.out.type === "certificate"
+            ? await this.certificate(r, r.out)
+            : r.out.type === "kubeconfig"
+              ? this.kubeconfig(r, r.out)
+              : await this.secret(r, r.out);
+        if (did) {
+          changed.push(r.out.name);
+          this.metrics.outputWrites.inc({ output: r.out.name });
+          this.pending = addPending(
+            this.pending,
+            r.out.actions.map((a) => ({ key: actionKey(a), action: a })),
+            this.now(),
+          );
+        }
+        r.failures = 0;
+        r.retryAt = 0;
+        r.lastError = undefined;
+      } catch (err) {
+        const delay = backoffDelay(r.failures, { min: this.cfg.renewal.backoffMin, max: this.cfg.renewal.backoffMax }, this.random);
+        r.failures++;
+        r.retryAt = this.now() + delay;
+        r.lastError = errorMessage(err);
+        this.metrics.renewalFailures.inc({ output: r.out.name });
+        this.log.error({ output: r.out.name, attempt: r.failures, retryInSeconds: Math.round(delay / 1000), err: r.lastError }, "output not updated; files left as they were");
+      }
+    }
+    this.refreshGauges();
+    await this.checkLate();
+    if (!this.notified && this.notReady().length === 0) {
+      this.notified = true;
+      this.onReady?.();
+    }
+    return changed;
+  }
+
+  private async certificate(r: Runtime, out: CertificateOutput): Promise<boolean> {
+    const disk = readCertOnDisk(out);
+    const now = new Date(this.now());
+    const renewAt = this.renewAtFor(r, disk);
+    const v = reuseVerdict(disk, wantedCert(out), now, renewAt);
+    if (v.reuse) return false;
+    const own = ownership(out, r.where);
+    this.log.info({ output: out.name, reason: v.reason, serial: disk.facts?.serial }, "requesting a certificate");
+    const c = await this.session.use((client) => obtainCertificate(client, this.cfg.host, out));
+    writeCertificate(out, c, own);
+    this.metrics.issued.inc({ output: out.name });
+    const fresh = readCertOnDisk(out);
+    const next = this.renewAtFor(r, fresh);
+    this.log.info(
+      { output: out.name, serial: c.serial, notAfter: fresh.facts?.notAfter.toISOString(), renewAt: next?.toISOString(), previousSerial: disk.facts?.serial },
+      "certificate written",
+    );
+    return true;
+  }
+
+  private renewAtFor(r: Runtime, disk: CertState): Date | undefined {
+    const f = disk.facts;
+    if (!f) return undefined;
+    if (r.serial !== f.serial || !r.renewAt) {
+      r.serial = f.serial;
+      r.renewAt = renewalTime(f.notBefore, f.notAfter, this.cfg.renewal.jitter, this.random);
+    }
+    return r.renewAt;
+  }
+
+  private certOutput(name: string): CertificateOutput {
+    return this.cfg.outputs.find((o) => o.name === name && o.type === "certificate") as CertificateOutput;
+  }
+
+  private kubeconfig(r: Runtime, out: KubeconfigOutput): boolean {
+    const cert = this.certOutput(out.certificate);
+    const content = renderKubeconfigFor(out, cert, readCertOnDisk(cert));
+    if (content === undefined) throw new Error(`certificate output "${cert.name}" is not on disk yet`);
+    return writeIfChanged(out.path, content, ownership(out, r.where));
+  }
+
+  private async secret(r: Runtime, out: SecretOutput): Promise<boolean> {
+    if (r.refreshAt !== undefined && this.now() < r.refreshAt && secretOnDisk(out) !== undefined) return false;
+    const own = ownership(out, r.where);
+    const value = await this.session.use((c) => readSecretField(c, out));
+    r.refreshAt = this.now() + this.cfg.renewal.secretInterval * 1000;
+    return writeIfChanged(out.path, value, own);
+  }
+
+  /** Runs the queued actions when their debounce time has come (or now, with force). */
+  async flushActions(force = false): Promise<void> {
+    const p = this.pending;
+    if (!p) return;
+    if (!force && this.now() < flushAt(p, this.cfg.renewal.debounce * 1000, MAX_DEBOUNCE_MS)) return;
+    this.pending = undefined;
+    for (const a of p.actions.values()) {
+      const res = await runAction(a);
+      const label = actionLabel(a);
+      this.metrics.actions.inc({ action: label, result: res.ok ? "success" : res.timedOut ? "timeout" : "failure" });
+      if (res.ok) this.log.info({ action: label }, "action ran");
+      else this.log.error({ action: label, code: res.code, timedOut: res.timedOut, stderr: res.stderr, err: res.error }, "action failed");
+    }
+  }
+
+  status(): OutputStatus[] {
+    const now = new Date(this.now());
+    return this.rt.map((r) => outputStatus(r, now, this.cfg));
+  }
+
+  /** Names of outputs that are not present and valid. */
+  notReady(): string[] {
+    return this.status()
+      .filter((s) => s.health !== "valid" && s.health !== "late")
+      .map((s) => s.name);
+  }
+
+  alive(): boolean {
+    return this.now() - this.lastTick < MAX_SLEEP_MS * 4;
+  }
+
+  private refreshGauges(): void {
+    const now = new Date(this.now());
+    for (const r of this.rt) {
+      const s = outputStatus(r, now, this.cfg);
+      const ok = s.health === "valid" || s.health === "late";
+      this.metrics.ready.set({ output: r.out.name, condition: "True" }, ok ? 1 : 0);
+      this.metrics.ready.set({ output: r.out.name, condition: "False" }, ok ? 0 : 1);
+      if (r.out.type !== "certificate") continue;
+      if (s.notAfter) this.metrics.expiration.set({ output: r.out.name }, Date.parse(s.notAfter) / 1000);
+      if (r.renewAt) this.metrics.renewal.set({ output: r.out.name }, r.renewAt.getTime() / 1000);
+      this.metrics.late.set({ output: r.out.name }, s.health === "late" ? 1 : 0);
+    }
+  }
+
+  /** A certificate in its last sixth without renewal: one error log, and the webhook, per certificate. */
+  private async checkLate(): Promise<void> {
+    const now = new Date(this.now());
+    for (const r of this.rt) {
+      if (r.out.type !== "certificate") continue;
+      const f = readCertOnDisk(r.out).facts;
+      if (!f || !isLate(now, f.notBefore, f.notAfter) || r.lateReported === f.serial) continue;
+      r.lateReported = f.serial;
+      const body = {
+        host: this.cfg.host,
+        output: r.out.name,
+        serial: f.serial,
+        notAfter: f.notAfter.toISOString(),
+        lateSince: latePoint(f.notBefore, f.notAfter).toISOString(),
+        lastError: r.lastError,
+      };
+      this.log.error(body, "certificate is late: in its last sixth of life without renewal");
+      if (this.cfg.lateWebhook) await this.postWebhook(this.cfg.lateWebhook, body);
+    }
+  }
+
+  private async postWebhook(url: string, body: unknown): Promise<void> {
+    try {
+      const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+      this.metrics.webhooks.inc({ result: res.ok ? "success" : "failure" });
+      if (!res.ok) this.log.error({ url, status: res.status }, "late webhook answered with an error");
+    } catch (err) {
+      this.metrics.webhooks.inc({ result: "failure" });
+      this.log.error({ url, err: errorMessage(err) }, "late webhook failed");
+    }
+  }
+
+  /** Milliseconds until something is due: a renewal, a retry, a secret read, an action flush, a late point, a token renewal. */
+  nextWakeIn(): number {
+    const now = this.now();
+    const times: number[] = [now + MAX_SLEEP_MS];
+    for (const r of this.rt) {
+      if (r.retryAt > now) times.push(r.retryAt);
+      if (r.renewAt) times.push(r.renewAt.getTime());
+      if (r.refreshAt) times.push(r.refreshAt);
+    }
+    if (this.pending) times.push(flushAt(this.pending, this.cfg.renewal.debounce * 1000, MAX_DEBOUNCE_MS));
+    const t = this.session.tokenRenewAt;
+    if (t > 0) times.push(t);
+    return Math.max(50, Math.min(...times) - now);
+  }
+
+  /** `hak-agent once`: one pass, actions run at once; true when every output is ready. */
+  async once(): Promise<boolean> {
+    try {
+      await this.pass();
+      await this.flushActions(true);
+      return this.notReady().length === 0;
+    } finally {
+      await this.session.close();
+    }
+  }
+
+  /** `hak-agent run`: passes until the signal aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    try {
+      while (!signal.aborted) {
+        await this.pass();
+        await this.flushActions();
+        await this.session.renewIfDue().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, "token renewal failed"));
+        await sleep(this.nextWakeIn(), undefined, { signal }).catch(() => undefined);
+      }
+      await this.flushActions(true);
+    } finally {
+      await this.session.close();
+    }
+  }
+}
+
+export function outputStatus(r: Runtime, now: Date, cfg: AgentConfig): OutputStatus {
+  const base = { name: r.out.name, type: r.out.type, lastError: r.lastError };
+  if (r.out.type === "certificate") {
+    const disk = readCertOnDisk(r.out);
+    const f = disk.facts;
+    if (!f) return { ...base, health: "missing", reason: "no certificate on disk" };
+    const info = { serial: f.serial, notAfter: f.notAfter.toISOString(), renewAt: r.renewAt?.toISOString() };
+    if (now >= f.notAfter) return { ...base, ...info, health: "expired" };
+    const v = reuseVerdict(disk, wantedCert(r.out), now, r.renewAt);
+    const reason = v.reuse ? undefined : v.reason;
+    if (!disk.keyMatches || !disk.signedByCa) return { ...base, ...info, health: "invalid", reason };
+    if (isLate(now, f.notBefore, f.notAfter)) return { ...base, ...info, health: "late", reason };
+    return { ...base, ...info, health: "valid", reason };
+  }
+  const present = secretOnDisk(r.out) !== undefined;
+  void cfg;
+  return { ...base, health: present ? "valid" : "missing", reason: present ? undefined : "file missing" };
+}
+
+/** A fresh runtime per output, for `check` (no Vault, no writes). */
+export function checkOutputs(cfg: AgentConfig, now: Date): OutputStatus[] {
+  return cfg.outputs.map((out, i) => {
+    const r: Runtime = { out, where: `outputs[${i}]`, failures: 0, retryAt: 0 };
+    const st = outputStatus(r, now, cfg);
+    if (out.type === "certificate" && st.notAfter) {
+      const f = readCertOnDisk(out).facts!;
+      // The nominal point, without jitter: what a pass would compare against at the earliest.
+      const nominal = renewalTime(f.notBefore, f.notAfter, 0, () => 0.5);
+      st.renewAt = nominal.toISOString();
+      const v = reuseVerdict(readCertOnDisk(out), wantedCert(out), now, nominal);
+      st.reason = v.reuse ? undefined : v.reason;
+    }
+    try {
+      ownership(out, `outputs[${i}]`);
+    } catch (err) {
+      st.lastError = errorMessage(err);
+    }
+    return st;
+  });
+}

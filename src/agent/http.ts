@@ -1,0 +1,52 @@
+import type { AddressInfo } from "node:net";
+import { serve, type ServerType } from "@hono/node-server";
+import { Hono } from "hono";
+import type { Registry } from "prom-client";
+
+/**
+ * The agent's local HTTP surface, as a hono app tested in-process:
+ * /healthz (the loop is alive), /readyz (every output present and valid),
+ * /metrics (Prometheus text).
+ */
+
+export interface HealthSource {
+  /** The loop ran within its expected interval. */
+  alive(): boolean;
+  /** Names of outputs that are not present and valid; empty when ready. */
+  notReady(): string[];
+}
+
+export function agentApp(health: HealthSource, registry: Registry): Hono {
+  const app = new Hono();
+  app.get("/healthz", (c) => (health.alive() ? c.text("ok\n") : c.text("the agent loop is stuck\n", 503)));
+  app.get("/readyz", (c) => {
+    const missing = health.notReady();
+    return missing.length === 0 ? c.text("ready\n") : c.text(`not ready: ${missing.join(", ")}\n`, 503);
+  });
+  app.get("/metrics", async (c) => c.body(await registry.metrics(), 200, { "Content-Type": registry.contentType }));
+  return app;
+}
+
+/** "127.0.0.1:9180" or "[::1]:9180" -> host and port. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(":");
+  return { host: listen.slice(0, i).replace(/^\[(.*)\]$/, "$1"), port: Number(listen.slice(i + 1)) };
+}
+
+export interface RunningHttp {
+  port: number;
+  close(): Promise<void>;
+}
+
+export function listenHttp(app: Hono, listen: string): Promise<RunningHttp> {
+  const { host, port } = parseListen(listen);
+  return new Promise((resolve, reject) => {
+    const server: ServerType = serve({ fetch: app.fetch, hostname: host, port }, () =>
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: () => new Promise<void>((r) => server.close(() => r())),
+      }),
+    );
+    server.once("error", reject);
+  });
+}

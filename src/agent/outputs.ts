@@ -1,0 +1,109 @@
+import { readFileSync } from "node:fs";
+import { HakError } from "../common/errors.js";
+import { writeFileAtomic } from "../common/fsutil.js";
+import { renderKubeconfig } from "../common/kubeconfig.js";
+import { signCsr } from "../common/sign.js";
+import type { VaultClient } from "../common/vault.js";
+import { certFacts, createCsr, generateKeyPair, keyMatchesCert, signedBy, type CertFacts } from "../common/x509.js";
+import type { CertificateOutput, KubeconfigOutput, OutputConfig, SecretOutput } from "./config.js";
+import { resolveGid, resolveUid } from "./owners.js";
+import type { CertOnDisk, WantedCert } from "./policy.js";
+import { fsError, writeCertGeneration, type CertContent, type Ownership } from "./writer.js";
+
+/**
+ * The I/O of each output kind: read what is on disk, obtain from Vault,
+ * write. Decisions (reuse or renew, when) are in policy.ts.
+ */
+
+function readText(path: string | undefined): string | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+export interface CertState extends CertOnDisk {
+  certPem?: string;
+  keyPem?: string;
+  caPem?: string;
+}
+
+export function readCertOnDisk(out: CertificateOutput): CertState {
+  const certPem = readText(out.certFile);
+  const keyPem = readText(out.keyFile);
+  const caPem = readText(out.caFile);
+  let facts: CertFacts | null = null;
+  try {
+    facts = certPem ? certFacts(certPem) : null;
+  } catch {
+    facts = null;
+  }
+  return {
+    facts,
+    keyMatches: !!(certPem && keyPem && keyMatchesCert(keyPem, certPem)),
+    signedByCa: out.caFile ? !!(certPem && caPem && signedBy(certPem, caPem)) : true,
+    certPem,
+    keyPem,
+    caPem,
+  };
+}
+
+export function wantedCert(out: CertificateOutput): WantedCert {
+  return { profile: out.profile, commonName: out.commonName, dns: out.dns, ip: out.ip, keyType: out.keyType };
+}
+
+export function ownership(out: OutputConfig, where: string): Ownership {
+  return { uid: resolveUid(out.owner, `${where}.owner`), gid: resolveGid(out.group, `${where}.group`), mode: out.mode };
+}
+
+/** Key made here, CSR signed by Vault at the profile's (per-host) role. The key never leaves this process but to the file. */
+export async function obtainCertificate(client: VaultClient, host: string, out: CertificateOutput): Promise<CertContent & { serial: string }> {
+  const kp = await generateKeyPair(out.keyType);
+  const csr = await createCsr(kp, { commonName: out.commonName, dns: out.dns, ip: out.ip });
+  const s = await signCsr(client, { profile: out.profile, host, csrPem: csr, commonName: out.commonName, ttl: out.ttl ? `${out.ttl}s` : undefined });
+  return { certPem: s.certPem, keyPem: kp.privateKeyPem, caPem: s.caPem, chainPem: s.chainPem, serial: s.serial };
+}
+
+export function writeCertificate(out: CertificateOutput, c: CertContent, own: Ownership): void {
+  writeCertGeneration(out, c, own);
+}
+
+export function renderKubeconfigFor(out: KubeconfigOutput, cert: CertificateOutput, onDisk: CertState): string | undefined {
+  if (!onDisk.facts || !onDisk.keyMatches || !onDisk.certPem || !onDisk.keyPem) return undefined;
+  const caPem = onDisk.caPem ?? readText(cert.chainFile);
+  if (!caPem) throw new HakError(`certificate output "${cert.name}" has no caFile or chainFile to embed`, { where: `kubeconfig ${out.name}`, exitCode: 2 });
+  return renderKubeconfig({
+    clusterName: out.clusterName,
+    server: out.server,
+    caPem,
+    certPem: onDisk.certPem,
+    keyPem: onDisk.keyPem,
+    userName: out.userName ?? onDisk.facts.commonName,
+  });
+}
+
+/** Writes a single-file output when its content differs; true when written. */
+export function writeIfChanged(path: string, content: string, own: Ownership): boolean {
+  if (readText(path) === content) return false;
+  try {
+    writeFileAtomic(path, content, own);
+  } catch (err) {
+    throw fsError("cannot write", path, err);
+  }
+  return true;
+}
+
+export async function readSecretField(client: VaultClient, out: SecretOutput): Promise<string> {
+  const path = `${out.mount}/data/${out.secret}`;
+  const d = await client.read<{ data?: Record<string, unknown> }>(path);
+  const value = d?.data?.[out.field];
+  if (d === undefined) throw new HakError("secret not found", { where: path });
+  if (typeof value !== "string") throw new HakError(`field "${out.field}" is missing or not a string`, { where: path });
+  return value.endsWith("\n") ? value : `${value}\n`;
+}
+
+export function secretOnDisk(out: SecretOutput | KubeconfigOutput): string | undefined {
+  return readText(out.path);
+}
