@@ -17,7 +17,7 @@ import {
   writeIfChanged,
   type CertState,
 } from "./outputs.js";
-import { addPending, backoffDelay, flushAt, isLate, renewalTime, reuseVerdict, type PendingActions, type Random } from "./policy.js";
+import { addPending, backoffDelay, flushAt, isLate, lifeStart, renewalTime, reuseVerdict, type PendingActions, type Random } from "./policy.js";
 import { VaultSession } from "./session.js";
 import type { ActionConfig } from "./config.js";
 
@@ -150,7 +150,7 @@ export class Agent {
     const own = ownership(out, r.where);
     this.log.info({ output: out.name, reason: v.reason, serial: disk.facts?.serial }, "requesting a certificate");
     const c = await this.session.use((client) => obtainCertificate(client, this.cfg.host, out));
-    writeCertificate(out, c, own);
+    writeCertificate(out, c, own, new Date(this.now()));
     this.metrics.issued.inc({ output: out.name });
     const fresh = readCertOnDisk(out);
     const next = this.renewAtFor(r, fresh);
@@ -166,7 +166,7 @@ export class Agent {
     if (!f) return undefined;
     if (r.serial !== f.serial || !r.renewAt) {
       r.serial = f.serial;
-      r.renewAt = renewalTime(f.notBefore, f.notAfter, this.cfg.renewal.jitter, this.random);
+      r.renewAt = renewalTime(lifeStart(f.notBefore, f.notAfter, disk.obtainedAt), f.notAfter, this.cfg.renewal.jitter, this.random);
     }
     return r.renewAt;
   }
@@ -240,15 +240,17 @@ export class Agent {
     const now = new Date(this.now());
     for (const r of this.rt) {
       if (r.out.type !== "certificate") continue;
-      const f = readCertOnDisk(r.out).facts;
-      if (!f || !isLate(now, f.notBefore, f.notAfter) || r.lateReported === f.serial) continue;
+      const disk = readCertOnDisk(r.out);
+      const f = disk.facts;
+      const start = f && lifeStart(f.notBefore, f.notAfter, disk.obtainedAt);
+      if (!f || !start || !isLate(now, start, f.notAfter) || r.lateReported === f.serial) continue;
       r.lateReported = f.serial;
       const body = {
         host: this.cfg.host,
         output: r.out.name,
         serial: f.serial,
         notAfter: f.notAfter.toISOString(),
-        lateSince: latePoint(f.notBefore, f.notAfter).toISOString(),
+        lateSince: latePoint(start, f.notAfter).toISOString(),
         lastError: r.lastError,
       };
       this.log.error(body, "certificate is late: in its last sixth of life without renewal");
@@ -320,7 +322,7 @@ export function outputStatus(r: Runtime, now: Date, cfg: AgentConfig): OutputSta
     const v = reuseVerdict(disk, wantedCert(r.out), now, r.renewAt);
     const reason = v.reuse ? undefined : v.reason;
     if (!disk.keyMatches || !disk.signedByCa) return { ...base, ...info, health: "invalid", reason };
-    if (isLate(now, f.notBefore, f.notAfter)) return { ...base, ...info, health: "late", reason };
+    if (isLate(now, lifeStart(f.notBefore, f.notAfter, disk.obtainedAt), f.notAfter)) return { ...base, ...info, health: "late", reason };
     return { ...base, ...info, health: "valid", reason };
   }
   const present = secretOnDisk(r.out) !== undefined;
@@ -334,11 +336,12 @@ export function checkOutputs(cfg: AgentConfig, now: Date): OutputStatus[] {
     const r: Runtime = { out, where: `outputs[${i}]`, failures: 0, retryAt: 0 };
     const st = outputStatus(r, now, cfg);
     if (out.type === "certificate" && st.notAfter) {
-      const f = readCertOnDisk(out).facts!;
-      // The nominal point, without jitter: what a pass would compare against at the earliest.
-      const nominal = renewalTime(f.notBefore, f.notAfter, 0, () => 0.5);
+      const disk = readCertOnDisk(out);
+      const f = disk.facts!;
+      // The nominal point, without jitter.
+      const nominal = renewalTime(lifeStart(f.notBefore, f.notAfter, disk.obtainedAt), f.notAfter, 0, () => 0.5);
       st.renewAt = nominal.toISOString();
-      const v = reuseVerdict(readCertOnDisk(out), wantedCert(out), now, nominal);
+      const v = reuseVerdict(disk, wantedCert(out), now, nominal);
       st.reason = v.reuse ? undefined : v.reason;
     }
     try {

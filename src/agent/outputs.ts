@@ -8,7 +8,7 @@ import { certFacts, createCsr, generateKeyPair, keyMatchesCert, signedBy, type C
 import type { CertificateOutput, KubeconfigOutput, OutputConfig, SecretOutput } from "./config.js";
 import { resolveGid, resolveUid } from "./owners.js";
 import type { CertOnDisk, WantedCert } from "./policy.js";
-import { fsError, writeCertGeneration, type CertContent, type Ownership } from "./writer.js";
+import { fsError, readGenerationMeta, writeCertGeneration, type CertContent, type Ownership } from "./writer.js";
 
 /**
  * The I/O of each output kind: read what is on disk, obtain from Vault,
@@ -25,6 +25,8 @@ function readText(path: string | undefined): string | undefined {
 }
 
 export interface CertState extends CertOnDisk {
+  /** When the agent obtained the certificate on disk (from its generation's meta), if known. */
+  obtainedAt?: Date;
   certPem?: string;
   keyPem?: string;
   caPem?: string;
@@ -34,6 +36,7 @@ export function readCertOnDisk(out: CertificateOutput): CertState {
   const certPem = readText(out.certFile);
   const keyPem = readText(out.keyFile);
   const caPem = readText(out.caFile);
+  const meta = readGenerationMeta(out);
   let facts: CertFacts | null = null;
   try {
     facts = certPem ? certFacts(certPem) : null;
@@ -44,6 +47,7 @@ export function readCertOnDisk(out: CertificateOutput): CertState {
     facts,
     keyMatches: !!(certPem && keyPem && keyMatchesCert(keyPem, certPem)),
     signedByCa: out.caFile ? !!(certPem && caPem && signedBy(certPem, caPem)) : true,
+    obtainedAt: meta ? new Date(meta.obtainedAt) : undefined,
     certPem,
     keyPem,
     caPem,
@@ -66,8 +70,8 @@ export async function obtainCertificate(client: VaultClient, host: string, out: 
   return { certPem: s.certPem, keyPem: kp.privateKeyPem, caPem: s.caPem, chainPem: s.chainPem, serial: s.serial };
 }
 
-export function writeCertificate(out: CertificateOutput, c: CertContent, own: Ownership): void {
-  writeCertGeneration(out, c, own);
+export function writeCertificate(out: CertificateOutput, c: CertContent, own: Ownership, obtainedAt: Date): void {
+  writeCertGeneration(out, c, own, { obtainedAt: obtainedAt.toISOString() });
 }
 
 export function renderKubeconfigFor(out: KubeconfigOutput, cert: CertificateOutput, onDisk: CertState): string | undefined {

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { HakError } from "../common/errors.js";
-import { fsyncDir, writeFileAtomic } from "../common/fsutil.js";
+import { fsyncDir, writeFileAtomic, type WriteOptions } from "../common/fsutil.js";
 
 /**
  * Writes a certificate output as one unit. Each generation is a new
@@ -39,6 +39,14 @@ export interface CertContent {
   chainPem: string;
 }
 
+/** Facts about a generation that the certificate itself does not carry. */
+export interface GenerationMeta {
+  /** When the agent received the certificate (ISO time). */
+  obtainedAt: string;
+}
+
+const META_FILE = "meta.json";
+
 export function storeDir(out: CertFilePaths): string {
   return join(dirname(out.certFile), `.hak-${out.name}`);
 }
@@ -50,7 +58,7 @@ export function publicMode(mode: number): number {
   return mode | 0o444;
 }
 
-export function writeCertGeneration(out: CertFilePaths, c: CertContent, own: Ownership): string {
+export function writeCertGeneration(out: CertFilePaths, c: CertContent, own: Ownership, meta: GenerationMeta): string {
   const store = storeDir(out);
   const gen = `${GEN_PREFIX}${Date.now().toString().padStart(15, "0")}-${randomBytes(4).toString("hex")}`;
   const genDir = join(store, gen);
@@ -61,11 +69,12 @@ export function writeCertGeneration(out: CertFilePaths, c: CertContent, own: Own
     throw fsError("cannot create the output's folder", store, err);
   }
   const pub = { uid: own.uid, gid: own.gid, mode: publicMode(own.mode) };
-  const files: [string, string, typeof pub][] = [
+  const files: [string, string, WriteOptions][] = [
     ["key.pem", c.keyPem, own],
     ["cert.pem", c.certPem, pub],
     ["ca.pem", c.caPem, pub],
     ["chain.pem", c.chainPem, pub],
+    [META_FILE, `${JSON.stringify(meta)}\n`, { mode: 0o644 }],
   ];
   try {
     for (const [file, data, o] of files) writeFileAtomic(join(genDir, file), data, o);
@@ -119,6 +128,16 @@ function pruneGenerations(store: string, current: string): void {
     .sort();
   const keep = new Set([current, gens.filter((g) => g !== current).at(-1)]);
   for (const g of gens) if (!keep.has(g)) rmSync(join(store, g), { recursive: true, force: true });
+}
+
+/** The current generation's meta, when there is one. */
+export function readGenerationMeta(out: CertFilePaths): GenerationMeta | undefined {
+  try {
+    const m = JSON.parse(readFileSync(join(storeDir(out), "current", META_FILE), "utf8")) as Partial<GenerationMeta>;
+    return typeof m.obtainedAt === "string" && !Number.isNaN(Date.parse(m.obtainedAt)) ? { obtainedAt: m.obtainedAt } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Number of generations in an output's store (tests and `check`). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { latePoint } from "../../src/common/lifetime.js";
 import type { CertFacts } from "../../src/common/x509.js";
-import { addPending, backoffDelay, flushAt, isLate, renewalTime, reuseVerdict, type CertOnDisk, type WantedCert } from "../../src/agent/policy.js";
+import { addPending, backoffDelay, flushAt, isLate, lifeStart, renewalTime, reuseVerdict, type CertOnDisk, type WantedCert } from "../../src/agent/policy.js";
 
 /** A seeded generator (mulberry32), so property tests are repeatable. */
 function seeded(seed: number): () => number {
@@ -150,5 +150,16 @@ describe("action debouncing", () => {
     for (let t = 2000; t < 20_000; t += 1000) p = addPending(p, [{ key: "reload etcd", action: "x" }], t);
     expect(flushAt(p!, 2000, 10_000)).toBe(11_000);
     expect(addPending(undefined, [], 5)).toBeUndefined();
+  });
+});
+
+describe("lifeStart", () => {
+  it.each([
+    ["no record", undefined, 0],
+    ["obtained after the backdated notBefore", at(5 * 60_000), 5 * 60_000],
+    ["recorded before notBefore", at(-H), 0],
+    ["recorded after notAfter (a clock that jumped)", at(31 * H), 0],
+  ])("%s", (_n, obtained, expected) => {
+    expect(lifeStart(t0, at(30 * H), obtained).getTime() - t0.getTime()).toBe(expected);
   });
 });
