@@ -10,11 +10,10 @@ in
   haproxyConfig =
     inv:
     let
+      bracket = a: if ip.isIpv6 a then "[${a}]" else a;
+      vip = bracket inv.apiVip;
       server =
-        b:
-        "  server ${b.name} ${
-            if ip.isIpv6 b.address then "[${b.address}]" else b.address
-          }:${toString b.port} check check-ssl verify none";
+        b: "  server ${b.name} ${bracket b.address}:${toString b.port} check check-ssl verify none";
     in
     builtins.concatStringsSep "\n" (
       [
@@ -32,9 +31,9 @@ in
         "  timeout server 1h"
         ""
         "frontend kube-apiserver"
-        # On every address: a backup load balancer does not hold the
-        # virtual IP until keepalived moves it there.
-        "  bind :::${toString inv.apiPort} v4v6"
+        # The virtual IP only: a backup load balancer binds it before
+        # keepalived moves it there (the module sets ip_nonlocal_bind).
+        "  bind ${vip}:${toString inv.apiPort}"
         "  default_backend kube-apiservers"
         ""
         "backend kube-apiservers"

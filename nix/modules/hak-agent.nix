@@ -80,9 +80,15 @@ let
         default = "0600";
         description = "Mode of the private parts (key, kubeconfig, secret); certificates and CA bundles are 0644.";
       };
+      units = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        description = "Units that read this output: started after the agent is ready.";
+      };
       actions = mkOption {
         type = types.listOf action;
         default = [ ];
+        description = "What the agent does after the output changed (debounced per unit).";
       };
       extra = mkOption {
         type = format.type;
@@ -183,7 +189,8 @@ in
       # Its own config change restarts it (the store path is in ExecStart).
       serviceConfig = {
         Type = "notify";
-        NotifyAccess = "main";
+        # The agent may report readiness through systemd-notify, a child.
+        NotifyAccess = "all";
         ExecStart = "${cfg.package}/bin/hak-agent run ${configFile}";
         Restart = "always";
         RestartSec = "5s";
@@ -197,12 +204,12 @@ in
         UMask = "0077";
         ReadWritePaths = [ hakLib.paths.stateDir ];
 
-        # Root, but only to give files their consumers' owner and to run
-        # `systemctl reload`: no other capability.
+        # Root (systemd accepts `systemctl restart` from UID 0 only), with
+        # just the capabilities to hand files to their consumers.
         CapabilityBoundingSet = [
-          "CAP_CHOWN"
-          "CAP_FOWNER"
-          "CAP_DAC_OVERRIDE"
+          "CAP_CHOWN" # create files owned by etcd, kubernetes, ...
+          "CAP_FOWNER" # set their mode and replace them
+          "CAP_DAC_READ_SEARCH" # read a consumer-owned key back on restart
         ];
         AmbientCapabilities = [ ];
         NoNewPrivileges = true;
@@ -232,9 +239,10 @@ in
         SystemCallArchitectures = "native";
         SystemCallFilter = [
           "@system-service"
-          "~@privileged @resources"
+          "~@privileged"
           "@chown"
         ];
+        SystemCallErrorNumber = "EPERM";
       };
     };
   };

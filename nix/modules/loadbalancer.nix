@@ -66,6 +66,13 @@ in
       }
     ];
 
+    # haproxy listens on the virtual IP on every load balancer, also where
+    # keepalived has not (yet) put it.
+    boot.kernel.sysctl = {
+      "net.ipv4.ip_nonlocal_bind" = 1;
+      "net.ipv6.ip_nonlocal_bind" = 1;
+    };
+
     services.haproxy = {
       enable = true;
       config = hak.lib.haproxyConfig inv;
