@@ -116,8 +116,10 @@ export class VaultClient {
         ca: opts.tls?.ca,
         cert: opts.tls?.cert,
         key: opts.tls?.key,
-        localAddress: opts.localAddress,
       },
+      // undici's Client passes its own localAddress to the connector, over any
+      // given in `connect`; it must be set here to take effect.
+      localAddress: opts.localAddress,
       headersTimeout: opts.timeoutMs ?? 15_000,
       bodyTimeout: opts.timeoutMs ?? 15_000,
       connectTimeout: Math.min(opts.timeoutMs ?? 15_000, 10_000),
