@@ -21,17 +21,18 @@ export function lineDiff(oldText: string, newText: string, context = 2): string 
       ops.push({ tag: " ", text: a[i]! });
       i++;
       j++;
-    } else if (j < m && (i === n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) {
-      ops.push({ tag: "+", text: b[j++]! });
-    } else {
+    } else if (i < n && (j === m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) {
+      // Removals before additions, as diff(1) prints them.
       ops.push({ tag: "-", text: a[i++]! });
+    } else {
+      ops.push({ tag: "+", text: b[j++]! });
     }
   }
   const keep = ops.map((op, k) => op.tag !== " " || ops.slice(Math.max(0, k - context), k + context + 1).some((o) => o.tag !== " "));
   const out: string[] = [];
   ops.forEach((op, k) => {
     if (keep[k]) out.push(`${op.tag} ${op.text}`);
-    else if (keep[k - 1]) out.push("  ...");
+    else if (k === 0 || keep[k - 1]) out.push("  ...");
   });
   return out.join("\n");
 }

@@ -3,15 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalBao } from "../../src/common/localbao.js";
-import { freePort } from "../../src/common/localbao.js";
 import { approleRoleId } from "../../src/common/names.js";
 import { VaultClient, VaultError } from "../../src/common/vault.js";
 import { enrollHosts, type EnrollOptions } from "../../src/deploy/enroll.js";
 import { KnownHosts, type SshSettings } from "../../src/deploy/ssh.js";
 import { bootstrap } from "../../src/pki/bootstrap.js";
 import { devBao } from "../helpers/bao.js";
-import { loopbackInventory } from "./helpers/cluster.js";
-import { makeKey, startSshd, type TestSshd } from "./helpers/sshd.js";
+import { loopbackInventory, startSshHosts, type SshHosts } from "./helpers/cluster.js";
+import { makeKey } from "./helpers/sshd.js";
 
 // Three hosts: etcd1 and cp1 have a real sshd (each in its own mount
 // namespace, so each has its own agent state folder); worker1's address has
@@ -26,16 +25,16 @@ const host = (n: string) => inv.hosts.find((h) => h.name === n)!;
 let bao: LocalBao;
 let root: VaultClient;
 let dir: string;
-let port: number;
-let sshds: Record<string, TestSshd> = {};
+let hosts: SshHosts;
+let sshds: SshHosts["sshds"];
 let settings: SshSettings;
-let knownHostsFile: string;
+let port: number;
 let agentDir: string;
 
 function options(extra: Partial<EnrollOptions> = {}): EnrollOptions {
   return {
     ssh: settings,
-    knownHosts: new KnownHosts(knownHostsFile),
+    knownHosts: new KnownHosts(settings.knownHostsFile),
     secretIdPath: join(agentDir, "hak-agent", "secret-id"),
     parallel: 2,
     ...extra,
@@ -58,23 +57,12 @@ beforeAll(async () => {
   bao = await devBao();
   root = bao.client();
   await bootstrap(root, inv);
-  const client = makeKey(dir, "operator");
-  port = await freePort();
-  for (const n of ["etcd1", "cp1"]) sshds[n] = await startSshd({ address: host(n).address, port, authorizedKeys: [client.publicKey], privateDir: agentDir });
-  knownHostsFile = join(dir, "known_hosts");
-  writeFileSync(knownHostsFile, Object.values(sshds).map((s) => `[${s.address}]:${s.port} ${s.hostKeyPub}\n`).join(""));
-  settings = {
-    user: "root",
-    port,
-    privateKey: readFileSync(client.privateKeyFile, "utf8"),
-    knownHostsFile,
-    acceptNew: false,
-    connectTimeoutMs: 5000,
-  };
+  hosts = await startSshHosts(dir, [host("etcd1"), host("cp1")], { privateDir: agentDir });
+  ({ sshds, settings, port } = hosts);
 });
 
 afterAll(async () => {
-  for (const s of Object.values(sshds)) await s.stop();
+  await hosts?.stop();
   await root?.close();
   await bao?.stop();
   rmSync(dir, { recursive: true, force: true });
