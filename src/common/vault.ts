@@ -117,9 +117,8 @@ export class VaultClient {
         cert: opts.tls?.cert,
         key: opts.tls?.key,
       },
-      // undici's Client passes its own localAddress to the connector, over any
-      // given in `connect`; it must be set here to take effect.
-      localAddress: opts.localAddress,
+      // A client option in undici, not a connect option: it reaches every socket the agent opens.
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
       headersTimeout: opts.timeoutMs ?? 15_000,
       bodyTimeout: opts.timeoutMs ?? 15_000,
       connectTimeout: Math.min(opts.timeoutMs ?? 15_000, 10_000),
