@@ -23,3 +23,14 @@ listener "tcp" {
   tls_key_file    = ".state/bao/tls/server.key"
   tls_min_version = "tls12"
 }
+
+# Every request and response, HMAC'd, one JSON object per line. OpenBao
+# (since CVE-2025-54997) creates audit devices only from the config file;
+# `hak-pki bootstrap --audit-file` checks that this device is there.
+audit "file" "hak-file" {
+  description = "hak: every request, for auditing issuance"
+  options {
+    file_path = ".state/bao/audit.log"
+    mode      = "0600"
+  }
+}

@@ -1,0 +1,38 @@
+# A control-plane host: its own apiserver serving certificate, the shared
+# client identities of the control plane (kubelet client, etcd client,
+# front-proxy client, controller-manager, scheduler), the service-account key
+# pair, and its host identity. Per-host paths are templated on the host's
+# identity entity (see hak-etcd.hcl).
+
+path "pki-kubernetes/sign/apiserver-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}
+
+path "pki-kubernetes/sign/apiserver-kubelet-client" {
+  capabilities = ["update"]
+}
+
+path "pki-etcd/sign/apiserver-etcd-client" {
+  capabilities = ["update"]
+}
+
+path "pki-front-proxy/sign/front-proxy-client" {
+  capabilities = ["update"]
+}
+
+path "pki-kubernetes/sign/controller-manager" {
+  capabilities = ["update"]
+}
+
+path "pki-kubernetes/sign/scheduler" {
+  capabilities = ["update"]
+}
+
+path "pki-identity/sign/host-identity-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}
+
+# The service-account signing key pair (apiserver and controller-manager).
+path "hak-kv/data/service-account" {
+  capabilities = ["read"]
+}

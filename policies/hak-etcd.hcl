@@ -1,0 +1,22 @@
+# An etcd host. It may have Vault sign CSRs for its own etcd server and peer
+# certificates, the shared healthcheck client, and its host identity; nothing
+# else. "{{identity.entity.metadata.host}}" is the host name hak-pki stored on
+# the host's identity entity, so etcd1 reaches only the roles named for etcd1.
+# The sign paths take a CSR: private keys never leave the host. `issue`,
+# `sign-verbatim` and `root/*` are not granted.
+
+path "pki-etcd/sign/etcd-server-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}
+
+path "pki-etcd/sign/etcd-peer-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}
+
+path "pki-etcd/sign/etcd-healthcheck-client" {
+  capabilities = ["update"]
+}
+
+path "pki-identity/sign/host-identity-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}

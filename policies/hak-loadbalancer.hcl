@@ -1,0 +1,6 @@
+# A load-balancer host: haproxy passes TLS through, so it needs no cluster
+# certificate; only its host identity, for its agent's own Vault logins.
+
+path "pki-identity/sign/host-identity-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}
