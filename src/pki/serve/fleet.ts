@@ -1,5 +1,7 @@
 import type { HostRole, Inventory } from "../../common/inventory.js";
+import { latePoint, lifeState, renewalPoint } from "../../common/lifetime.js";
 import { PROFILES, profilesForRole, type ProfileName } from "../../common/profiles.js";
+import type { IssuedCert } from "../issued.js";
 
 /**
  * The fleet as the issuer sees it: for every identity the inventory expects
@@ -22,45 +24,6 @@ export function severity(s: CertState): number {
 
 /** States that raise an alert when an identity enters them. */
 export const ALERTING_STATES: readonly CertState[] = ["late", "expired", "missing"];
-
-/** A certificate Vault has signed, mapped back to the profile and host it was signed for. */
-export interface IssuedCert {
-  profile: ProfileName;
-  /** The host named by the certificate; undefined for shared profiles, whose subject names no host. */
-  host: string | undefined;
-  serial: string;
-  commonName: string;
-  notBefore: Date;
-  notAfter: Date;
-}
-
-/**
- * The agent renews at 2/3 of the lifetime (DESIGN.md) with some jitter, so
- * "soon" is normal for a short while; a certificate still current in the last
- * sixth means nobody renewed it for a sixth of its lifetime: late.
- */
-export const RENEW_FRACTION = 2 / 3;
-export const LATE_FRACTION = 5 / 6;
-
-export interface Timeline {
-  renewAt: Date;
-  lateAt: Date;
-}
-
-export function timeline(notBefore: Date, notAfter: Date): Timeline {
-  const nb = notBefore.getTime();
-  const life = notAfter.getTime() - nb;
-  return { renewAt: new Date(nb + life * RENEW_FRACTION), lateAt: new Date(nb + life * LATE_FRACTION) };
-}
-
-export function certState(notBefore: Date, notAfter: Date, now: Date): Exclude<CertState, "missing"> {
-  const t = now.getTime();
-  if (t >= notAfter.getTime()) return "expired";
-  const { renewAt, lateAt } = timeline(notBefore, notAfter);
-  if (t >= lateAt.getTime()) return "late";
-  if (t >= renewAt.getTime()) return "soon";
-  return "ok";
-}
 
 /**
  * Who holds an identity. Per-host profiles are held by one host; a shared
@@ -98,23 +61,25 @@ export function sharedLabel(role: HostRole): string {
 function entryFor(id: string, identity: string, holder: Holder, profile: ProfileName, cert: IssuedCert | undefined, now: Date): FleetEntry {
   const base = { id, identity, holder, profile, ca: PROFILES[profile].ca };
   if (!cert) return { ...base, state: "missing" };
-  const t = timeline(cert.notBefore, cert.notAfter);
+  const { notBefore, notAfter } = cert.facts;
   return {
     ...base,
-    state: certState(cert.notBefore, cert.notAfter, now),
+    state: lifeState(now, notBefore, notAfter),
     serial: cert.serial,
-    issuedAt: cert.notBefore.toISOString(),
-    expiresAt: cert.notAfter.toISOString(),
-    renewAt: t.renewAt.toISOString(),
-    lateAt: t.lateAt.toISOString(),
-    secondsLeft: Math.round((cert.notAfter.getTime() - now.getTime()) / 1000),
+    issuedAt: notBefore.toISOString(),
+    expiresAt: notAfter.toISOString(),
+    renewAt: renewalPoint(notBefore, notAfter).toISOString(),
+    lateAt: latePoint(notBefore, notAfter).toISOString(),
+    secondsLeft: Math.round((notAfter.getTime() - now.getTime()) / 1000),
   };
 }
 
 /** Newest first: by notBefore, then notAfter, then serial for a stable order. */
 function newestFirst(a: IssuedCert, b: IssuedCert): number {
   return (
-    b.notBefore.getTime() - a.notBefore.getTime() || b.notAfter.getTime() - a.notAfter.getTime() || (a.serial < b.serial ? -1 : 1)
+    b.facts.notBefore.getTime() - a.facts.notBefore.getTime() ||
+    b.facts.notAfter.getTime() - a.facts.notAfter.getTime() ||
+    (a.serial < b.serial ? -1 : 1)
   );
 }
 
@@ -129,6 +94,8 @@ function newestFirst(a: IssuedCert, b: IssuedCert): number {
 export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now: Date): FleetEntry[] {
   const byKey = new Map<string, IssuedCert[]>();
   for (const c of issued) {
+    // Revoked certificates are not held; certificates without a hak profile are someone else's.
+    if (c.revoked || !c.profile) continue;
     const key = c.host === undefined ? `*/${c.profile}` : `${c.host}/${c.profile}`;
     const list = byKey.get(key) ?? [];
     list.push(c);
@@ -152,7 +119,7 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
   }
   for (const [profile, { role, hosts }] of sharedHolders) {
     const certs = byKey.get(`*/${profile}`) ?? [];
-    const live = certs.filter((c) => c.notAfter.getTime() > now.getTime());
+    const live = certs.filter((c) => c.facts.notAfter.getTime() > now.getTime());
     const needed = hosts.length;
     const pick = live.length >= needed ? live[needed - 1] : live.length > 0 ? live[live.length - 1] : certs[0];
     const holder: Holder = { kind: "shared", role, hosts };
