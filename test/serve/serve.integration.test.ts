@@ -1,4 +1,8 @@
+import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -211,5 +215,42 @@ describe("hak-pki serve against OpenBao", () => {
     expect(metrics).toMatch(/hak_fleet_webhook_deliveries_total [1-9]/);
     const health = await fetch(new URL("healthz", running.url));
     expect(health.status).toBe(200);
+  });
+
+  it("renders in headless Chromium: rows and states as a person sees them, without JavaScript", async () => {
+    const profile = mkdtempSync(join(tmpdir(), "hak-chromium-"));
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      javaScriptEnabled: false,
+      viewport: { width: 1500, height: 900 },
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(running.url);
+      const rows = await page.locator("tbody tr").evaluateAll((trs) =>
+        trs.map((tr) => ({
+          identity: tr.getAttribute("data-identity"),
+          worst: tr.getAttribute("data-worst"),
+          cells: [...tr.querySelectorAll("td.cell")].map((td) => `${td.getAttribute("data-profile")}=${td.querySelector(".st")?.textContent}`),
+        })),
+      );
+      expect(rows.map((r) => r.identity)).toContain("w2");
+      expect(rows[0]).toMatchObject({ identity: "cp1", worst: "expired" });
+      expect(rows.find((r) => r.identity === "etcd1")?.cells).toEqual(expect.arrayContaining(["etcd-server=ok", "etcd-peer=renewing", "host-identity=ok"]));
+      expect(rows.find((r) => r.identity === "w2")?.cells).toEqual(["kubelet=missing", "kubelet-serving=missing", "host-identity=missing"]);
+      // Colour follows state: the expired cell is red, the ok one green.
+      const bg = (sel: string) => page.locator(sel).first().evaluate((el) => getComputedStyle(el).backgroundColor);
+      expect(await bg('tr[data-identity="cp1"] td[data-profile="apiserver"]')).toBe("rgb(198, 40, 40)");
+      expect(await bg('tr[data-identity="etcd1"] td[data-profile="etcd-server"]')).toBe("rgb(227, 244, 232)");
+      mkdirSync("test-artifacts", { recursive: true });
+      const shot = join("test-artifacts", "fleet-page.png");
+      await page.screenshot({ path: shot, fullPage: true });
+      expect(statSync(shot).size).toBeGreaterThan(10_000);
+      expect(await page.locator("section.drift").innerText()).toContain("etcd-server-etcd1");
+    } finally {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
   });
 });

@@ -151,6 +151,8 @@ export function countByState(entries: readonly FleetEntry[]): Record<CertState, 
 /** One page row: an identity (host or shared pool) and its cells by profile. */
 export interface FleetRow {
   identity: string;
+  /** The hosts behind the row: one, or a shared pool's holders. */
+  hosts: string[];
   role: HostRole;
   shared: boolean;
   worst: CertState;
@@ -163,7 +165,8 @@ export function fleetRows(entries: readonly FleetEntry[]): FleetRow[] {
   for (const e of entries) {
     let row = rows.get(e.identity);
     if (!row) {
-      row = { identity: e.identity, role: e.holder.role, shared: e.holder.kind === "shared", worst: e.state, cells: new Map(), minLeft: Infinity };
+      const hosts = e.holder.kind === "host" ? [e.holder.host] : e.holder.hosts;
+      row = { identity: e.identity, hosts, role: e.holder.role, shared: e.holder.kind === "shared", worst: e.state, cells: new Map(), minLeft: Infinity };
       rows.set(e.identity, row);
     }
     row.cells.set(e.profile, e);

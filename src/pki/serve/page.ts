@@ -1,7 +1,8 @@
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import { formatDuration } from "../../common/duration.js";
-import { PROFILE_NAMES, type ProfileName } from "../../common/profiles.js";
+import { CA_NAMES, type CaName } from "../../common/names.js";
+import { PROFILE_NAMES, PROFILES, type ProfileName } from "../../common/profiles.js";
 import { CERT_STATES, fleetRows, type CertState, type FleetEntry } from "./fleet.js";
 import type { Snapshot } from "./monitor.js";
 
@@ -63,16 +64,17 @@ header h1 { font-size: 18px; margin: 0; font-weight: 600; }
 header .meta { color: #b8c2cf; font-size: 13px; }
 main { padding: 16px 24px 32px; }
 .summary { display: flex; flex-wrap: wrap; gap: 8px; margin: 0 0 14px; padding: 0; list-style: none; }
-.summary li { padding: 6px 12px; border-radius: 6px; font-weight: 600; border: 1px solid var(--line); background: #fff; }
+.summary li { padding: 6px 12px; border-radius: 6px; font-weight: 600; border: 1px solid rgba(0,0,0,.08); }
 .summary li.zero { opacity: .45; font-weight: 400; }
 .banner { padding: 10px 14px; border-radius: 6px; margin: 0 0 14px; background: #fdecea; border: 1px solid #f5c2bd; color: #7d1f17; }
 .wrap { overflow-x: auto; background: #fff; border: 1px solid var(--line); border-radius: 8px; }
 table { border-collapse: collapse; width: 100%; }
 th, td { border-bottom: 1px solid var(--line); padding: 6px 8px; text-align: left; vertical-align: top; }
-thead th { position: sticky; top: 0; background: #eef1f5; font-size: 12px; font-weight: 600; color: #334; white-space: nowrap; }
+thead th { background: #eef1f5; font-size: 12px; font-weight: 600; color: #334; vertical-align: bottom; }
+thead tr.ca th { font-size: 11px; font-weight: 400; color: var(--muted); text-transform: uppercase; letter-spacing: .05em; border-left: 2px solid #fff; }
 tbody th { white-space: nowrap; font-weight: 600; }
 tbody th .role { display: block; font-weight: 400; color: var(--muted); font-size: 12px; }
-td.cell { min-width: 92px; border-left: 3px solid transparent; }
+td.cell { min-width: 78px; border-left: 3px solid transparent; }
 td.cell .st { display: block; font-weight: 600; text-transform: uppercase; font-size: 11px; letter-spacing: .04em; }
 td.cell .left, td.cell .pool { display: block; font-size: 12px; font-variant-numeric: tabular-nums; }
 td.na { color: #c0c6cf; text-align: center; }
@@ -117,10 +119,27 @@ function driftSection(s: Snapshot) {
   </section>`;
 }
 
+const CA_LABEL: Record<CaName, string> = { etcd: "etcd CA", kubernetes: "kubernetes CA", "front-proxy": "front-proxy CA", identity: "hak identity CA" };
+
+/** Profile columns present in the fleet, grouped by the CA that signs them. */
+function columnGroups(fleet: readonly FleetEntry[]): { ca: CaName; profiles: ProfileName[] }[] {
+  const used = new Set(fleet.map((e) => e.profile));
+  return CA_NAMES.map((ca) => ({ ca, profiles: PROFILE_NAMES.filter((p) => used.has(p) && PROFILES[p].ca === ca) })).filter((g) => g.profiles.length > 0);
+}
+
+/** Lets a long profile name wrap after its hyphens instead of widening the table. */
+function wrapHyphens(name: string) {
+  return raw(name.split("-").map((part) => html`${part}`.toString()).join("-<wbr>"));
+}
+
+function when(iso: string | undefined): string {
+  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC` : "never";
+}
+
 export function renderFleetPage(s: Snapshot, opts: { refreshSeconds: number }) {
   const rows = fleetRows(s.fleet);
-  const used = new Set(s.fleet.map((e) => e.profile));
-  const columns = PROFILE_NAMES.filter((p): p is ProfileName => used.has(p));
+  const groups = columnGroups(s.fleet);
+  const columns = groups.flatMap((g) => g.profiles);
   const problems = s.counts.expired + s.counts.late + s.counts.missing;
   const title = `${problems > 0 ? `(${problems}) ` : ""}hak fleet · ${s.cluster}`;
   return html`<!doctype html>
@@ -135,18 +154,21 @@ export function renderFleetPage(s: Snapshot, opts: { refreshSeconds: number }) {
 <body>
 <header>
   <h1>hak fleet · ${s.cluster}</h1>
-  <span class="meta">certificates Vault signed, per host and profile · as of ${s.lastSuccess ?? "never"} · refreshes every ${opts.refreshSeconds}s</span>
+  <span class="meta">certificates Vault signed, per host and profile · as of ${when(s.lastSuccess)} · refreshes every ${opts.refreshSeconds}s</span>
 </header>
 <main>
-  ${s.error ? html`<p class="banner" role="alert">Vault could not be read: ${s.error}${s.lastSuccess ? ` (showing ${s.lastSuccess})` : ""}</p>` : ""}
+  ${s.error ? html`<p class="banner" role="alert">Vault could not be read: ${s.error}${s.lastSuccess ? ` (showing ${when(s.lastSuccess)})` : ""}</p>` : ""}
   ${summary(s)}
   <div class="wrap">
   <table>
-    <thead><tr><th scope="col">host</th>${columns.map((p) => html`<th scope="col">${p}</th>`)}</tr></thead>
+    <thead>
+      <tr class="ca"><th></th>${groups.map((g) => html`<th scope="colgroup" colspan="${g.profiles.length}">${CA_LABEL[g.ca]}</th>`)}</tr>
+      <tr><th scope="col">host</th>${columns.map((p) => html`<th scope="col">${wrapHyphens(p)}</th>`)}</tr>
+    </thead>
     <tbody>
       ${rows.map(
         (r) => html`<tr data-identity="${r.identity}" data-worst="${r.worst}">
-        <th scope="row">${r.identity}<span class="role">${r.shared ? "one pool per profile" : r.role}</span></th>
+        <th scope="row">${r.identity}<span class="role">${r.shared ? r.hosts.join(", ") : r.role}</span></th>
         ${columns.map((p) => cell(r.cells.get(p)))}
       </tr>`,
       )}
