@@ -1,7 +1,7 @@
 import { HakError } from "./errors.js";
 import { PKI_MOUNT, pkiRoleName } from "./names.js";
 import { PROFILES, type ProfileName } from "./profiles.js";
-import type { VaultClient } from "./vault.js";
+import { VaultError, type VaultClient } from "./vault.js";
 
 /**
  * The one way hak asks Vault to sign: `<mount>/sign/<role>` with a CSR made
@@ -40,16 +40,47 @@ export function signPath(profile: ProfileName, host?: string): string {
   return `${PKI_MOUNT[PROFILES[profile].ca]}/sign/${pkiRoleName(profile, PROFILES[profile].perHost ? host : undefined)}`;
 }
 
+/** Per-host profiles with IP SANs (all but kubelet) are CEL roles on OpenBao >= 2.3, which pin IP SANs. */
+export function celCapable(profile: ProfileName): boolean {
+  return PROFILES[profile].perHost && profile !== "kubelet";
+}
+
+export function celSignPath(profile: ProfileName, host: string): string {
+  return `${PKI_MOUNT[PROFILES[profile].ca]}/cel/sign/${pkiRoleName(profile, host)}`;
+}
+
+/** Clients that found no CEL role on their server; they sign with classic roles from then on. */
+const classicOnly = new WeakSet<VaultClient>();
+
+function noCelRole(err: unknown): boolean {
+  // HashiCorp Vault: 404 "unsupported path"; OpenBao bootstrapped without CEL: 500 "CEL role not found".
+  return err instanceof VaultError && err.errors.some((m) => /unsupported path|CEL role not found/i.test(m));
+}
+
 export async function signCsr(client: VaultClient, req: SignRequest): Promise<SignResult> {
-  const path = signPath(req.profile, req.host);
-  const res = await client.write<SignResponse>(path, {
+  const body = {
     csr: req.csrPem,
     common_name: req.commonName,
     format: "pem",
     // The CSR lists every SAN the profile wants; Vault would add the CN as a DNS SAN otherwise.
     exclude_cn_from_sans: true,
     ...(req.ttl ? { ttl: req.ttl } : {}),
-  });
+  };
+  let path = signPath(req.profile, req.host);
+  let res: Awaited<ReturnType<typeof client.write<SignResponse>>>;
+  if (req.host && celCapable(req.profile) && !classicOnly.has(client)) {
+    try {
+      path = celSignPath(req.profile, req.host);
+      res = await client.write<SignResponse>(path, body);
+    } catch (err) {
+      if (!noCelRole(err)) throw err;
+      classicOnly.add(client);
+      path = signPath(req.profile, req.host);
+      res = await client.write<SignResponse>(path, body);
+    }
+  } else {
+    res = await client.write<SignResponse>(path, body);
+  }
   const d = res?.data;
   if (!d?.certificate || !d.issuing_ca || !d.serial_number || typeof d.expiration !== "number") {
     throw new HakError("Vault answered the signing request without a certificate, CA, serial or expiration", { where: path });

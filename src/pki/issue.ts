@@ -33,7 +33,7 @@ export function resolveProfile(inv: Inventory, profile: string, hostName: string
   const host = findHost(inv, hostName);
   if (!host) throw new InputError(`no host "${hostName}" in the inventory`, { where: "--name" });
   if (!p.hostRoles.includes(host.role)) {
-    throw new InputError(`${hostName} is a ${host.role} host; ${profile} is for ${p.hostRoles.join("/")} hosts`, { where: "--name" });
+    throw new InputError(`${hostName} has role ${host.role}; ${profile} is for ${p.hostRoles.join("/")} hosts`, { where: "--name" });
   }
   return { profile, host };
 }

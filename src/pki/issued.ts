@@ -1,3 +1,4 @@
+import { mapLimit } from "../common/async.js";
 import { CA_NAMES, PKI_MOUNT, profileFromOu, type CaName } from "../common/names.js";
 import { isProfileName, PROFILES, type ProfileName } from "../common/profiles.js";
 import type { VaultClient } from "../common/vault.js";
@@ -26,19 +27,6 @@ export interface CaCert {
   facts: CertFacts;
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
 
 /** The host a certificate names: its CN, its CN after "system:node:", or one of its DNS SANs. */
 export function hostOf(facts: CertFacts, hostNames: ReadonlySet<string>): string | undefined {
