@@ -110,7 +110,9 @@ describe("hak-pki serve against OpenBao", () => {
     const csr = await createCsr(await generateKeyPair(), { commonName: spec.commonName, dns: spec.dns, ip: spec.ip });
     const attempts: [string, () => Promise<unknown>][] = [
       ["sign", () => signCsr(auditor, { profile: "etcd-server", host: "etcd1", csrPem: csr, commonName: spec.commonName })],
-      ["edit a role", () => auditor.write("pki-etcd/roles/etcd-server-etcd1", { allowed_domains: ["evil.example"] })],
+      ["sign through a CEL role", () => auditor.write("pki-etcd/cel/sign/etcd-server-etcd1", { csr, common_name: spec.commonName })],
+      ["edit a role", () => auditor.write("pki-kubernetes/roles/kubelet-w1", { allowed_domains: ["evil.example"] })],
+      ["edit a CEL role", () => auditor.write("pki-etcd/cel/roles/etcd-server-etcd1", { cel_program: {} })],
       ["write a policy", () => auditor.write("sys/policies/acl/hak-auditor", { policy: 'path "*" { capabilities = ["sudo","create","update"] }' })],
       ["mount an engine", () => auditor.write("sys/mounts/evil", { type: "kv" })],
       ["make a secret ID", () => auditor.write("auth/approle/role/etcd1/secret-id", {})],
@@ -186,8 +188,8 @@ describe("hak-pki serve against OpenBao", () => {
     const before = await running.monitor.refresh({ drift: true });
     expect(before.driftError).toBeUndefined();
     expect(before.drift?.items).toEqual([]);
-    const path = "pki-etcd/roles/etcd-server-etcd1";
-    await root.write(path, { allowed_domains: ["etcd1", "evil.example"], ttl: "8760h" });
+    const path = "pki-kubernetes/roles/kubelet-w1";
+    await root.write(path, { allowed_domains: ["system:node:w1", "evil.example"], ttl: "8760h" });
     const after = await running.monitor.refresh({ drift: true });
     const item = after.drift?.items.find((d) => d.id.includes(path));
     expect(item, JSON.stringify(after.drift)).toBeDefined();
@@ -218,6 +220,9 @@ describe("hak-pki serve against OpenBao", () => {
   });
 
   it("renders in headless Chromium: rows and states as a person sees them, without JavaScript", async () => {
+    // One more agent that stopped renewing, so the page shows all five states.
+    await signProfile(root, inv, { profile: "host-identity", host: "w1", ttl: "40s" });
+    await running.monitor.refresh();
     const profile = mkdtempSync(join(tmpdir(), "hak-chromium-"));
     const browser = await chromium.launchPersistentContext(profile, {
       executablePath: "/usr/bin/chromium",
@@ -238,6 +243,7 @@ describe("hak-pki serve against OpenBao", () => {
       expect(rows.map((r) => r.identity)).toContain("w2");
       expect(rows[0]).toMatchObject({ identity: "cp1", worst: "expired" });
       expect(rows.find((r) => r.identity === "etcd1")?.cells).toEqual(expect.arrayContaining(["etcd-server=ok", "etcd-peer=renewing", "host-identity=ok"]));
+      expect(rows.find((r) => r.identity === "w1")?.cells).toEqual(expect.arrayContaining(["kubelet=ok", "host-identity=late"]));
       expect(rows.find((r) => r.identity === "w2")?.cells).toEqual(["kubelet=missing", "kubelet-serving=missing", "host-identity=missing"]);
       // Colour follows state: the expired cell is red, the ok one green.
       const bg = (sel: string) => page.locator(sel).first().evaluate((el) => getComputedStyle(el).backgroundColor);
@@ -247,7 +253,7 @@ describe("hak-pki serve against OpenBao", () => {
       const shot = join("test-artifacts", "fleet-page.png");
       await page.screenshot({ path: shot, fullPage: true });
       expect(statSync(shot).size).toBeGreaterThan(10_000);
-      expect(await page.locator("section.drift").innerText()).toContain("etcd-server-etcd1");
+      expect(await page.locator("section.drift").innerText()).toContain("kubelet-w1");
     } finally {
       await browser.close();
       rmSync(profile, { recursive: true, force: true });

@@ -1,13 +1,13 @@
 import type { Inventory } from "../../common/inventory.js";
 import type { VaultClient } from "../../common/vault.js";
-import { desiredState } from "../desired.js";
+import { bootstrap } from "../bootstrap.js";
 import { describeDiff } from "../diff.js";
-import { plan, type Action, type PlanEntry } from "../reconcile.js";
+import type { Action, PlanEntry } from "../reconcile.js";
 
 /**
- * Drift: what `hak-pki bootstrap` would change if it ran now. The plan is the
- * reconciler's own (one differ, not two); serve only reads it, never applies
- * it, and runs with the auditor token, which could not apply it anyway.
+ * Drift: what `hak-pki bootstrap` would change if it ran now: its own dry
+ * run (one differ, not two, with the same defaults), never applied; serve
+ * runs with the auditor token, which could not apply it anyway.
  */
 
 export interface DriftItem {
@@ -40,17 +40,13 @@ export function driftItems(entries: readonly PlanEntry[]): DriftItem[] {
 }
 
 export interface DriftOptions {
-  /** The addresses bootstrap wrote into issuing/CRL URLs; default as bootstrap's. */
+  /** The addresses bootstrap wrote into issuing/CRL URLs; default: bootstrap's. */
   vaultAddresses?: string[];
   /** The audit file bootstrap was given, if any. */
   auditFile?: string;
 }
 
 export async function checkDrift(client: VaultClient, inv: Inventory, opts: DriftOptions, now: Date): Promise<DriftReport> {
-  const desired = desiredState(inv, {
-    vaultAddresses: opts.vaultAddresses ?? inv.vault?.addresses ?? client.addresses,
-    auditFile: opts.auditFile,
-  });
-  const entries = await plan(client, desired);
+  const { entries } = await bootstrap(client, inv, { dryRun: true, vaultAddresses: opts.vaultAddresses, auditFile: opts.auditFile });
   return { checkedAt: now.toISOString(), items: driftItems(entries), compared: entries.length };
 }

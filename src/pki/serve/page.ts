@@ -90,6 +90,7 @@ h2 { font-size: 15px; margin: 0 0 8px; }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 18px; font-size: 12px; color: var(--muted); margin-top: 10px; }
 .legend b { display: inline-block; padding: 1px 6px; border-radius: 4px; margin-right: 4px; font-size: 11px; text-transform: uppercase; }
 .drift li { margin: 4px 0; } .drift code { font-size: 12px; }
+.drift ul.changes { margin: 2px 0 8px; padding-left: 18px; color: #3a4656; } .drift ul.changes li { margin: 1px 0; list-style: square; }
 .ok-note { color: var(--ok); }
 footer { color: var(--muted); font-size: 12px; margin-top: 20px; }
 a { color: #1a5fb4; }
@@ -107,13 +108,16 @@ function driftSection(s: Snapshot) {
   if (s.driftError) return html`<section class="drift"><h2>Drift</h2><p class="banner">Could not compare Vault with the desired state: ${s.driftError}</p></section>`;
   if (!s.drift) return html`<section class="drift"><h2>Drift</h2><p>Not checked yet.</p></section>`;
   if (s.drift.items.length === 0)
-    return html`<section class="drift" data-drift="0"><h2>Drift</h2><p class="ok-note">Vault matches the desired state (${s.drift.compared} objects compared at ${s.drift.checkedAt}).</p></section>`;
+    return html`<section class="drift" data-drift="0"><h2>Drift</h2><p class="ok-note">Vault matches the desired state (${s.drift.compared} objects compared at ${when(s.drift.checkedAt)}).</p></section>`;
   return html`<section class="drift" data-drift="${s.drift.items.length}">
     <h2>Drift: ${s.drift.items.length} object(s) differ from the desired state</h2>
-    <p>Checked ${s.drift.checkedAt}. <code>hak-pki bootstrap</code> would make these changes; serve changes nothing.</p>
+    <p>Checked ${when(s.drift.checkedAt)}. Vault's value -&gt; desired value; <code>hak-pki bootstrap</code> would make these changes, serve changes nothing.</p>
     <ul>
       ${s.drift.items.map(
-        (d) => html`<li data-drift-id="${d.id}"><b>${d.action}</b> <code>${d.id}</code>${d.changes.length > 0 ? html`: <code>${d.changes.join("; ")}</code>` : ""}</li>`,
+        (d) =>
+          html`<li data-drift-id="${d.id}"><b>${d.action}</b> <code>${d.id}</code>${d.changes.length > 0
+            ? html`<ul class="changes">${d.changes.map((c) => html`<li><code>${c}</code></li>`)}</ul>`
+            : ""}</li>`,
       )}
     </ul>
   </section>`;
