@@ -9,6 +9,7 @@ import { freePort } from "../../src/common/localbao.js";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
 import type { DemoReport } from "../../src/demo/demo.js";
 import { pidAlive } from "../../src/demo/procs.js";
+import { screenshot, withChromium } from "../helpers/chromium.js";
 
 /**
  * `npm run demo` end to end, as a person runs it (bin/hak-demo.js on the
@@ -69,9 +70,14 @@ describe("npm run demo", () => {
   }, 300_000);
 
   it("serves the fleet page and the Vault UI", async () => {
-    const page = await fetch(first.fleetUrl);
-    expect(page.status).toBe(200);
-    expect(await page.text()).toContain('data-identity="etcd1"');
+    await withChromium(async (page) => {
+      await page.goto(first.fleetUrl);
+      const states = await page.locator("td.cell").evaluateAll((tds) => tds.map((td) => td.getAttribute("data-state")));
+      expect(states.length).toBeGreaterThan(20);
+      expect(states.filter((s) => s === "missing" || s === "expired")).toEqual([]);
+      expect(await page.locator("tbody tr").count()).toBe(10 + 3); // ten hosts, three shared pools
+      await screenshot(page, "demo-fleet-page.png");
+    });
     const ui = await undiciFetch(first.vault.ui, { dispatcher: new Agent({ connect: { ca: readFileSync(first.vault.caFile, "utf8") } }) });
     expect(ui.status).toBe(200);
   });

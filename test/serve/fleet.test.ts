@@ -94,4 +94,25 @@ describe("computeFleet: one state per expected identity and profile", () => {
     expect(rows[0]!.worst).toBe("expired");
     expect(new Set(rows.map((r) => r.identity)).size).toBe(rows.length);
   });
+
+  it("orders healthy rows by role and name (hosts before their pool), urgent ones by time left", () => {
+    const inv = smallInventory([
+      { name: "etcd10", role: "etcd", address: "127.0.30.12" },
+      { name: "etcd2", role: "etcd", address: "127.0.30.13" },
+    ]);
+    const life = 60 * HOUR;
+    const all = inv.hosts.flatMap((h) => ["etcd-server", "etcd-peer", "host-identity", "apiserver", "kubelet", "kubelet-serving"].map((p) => [h.name, p] as const));
+    const certs = all.map(([h, p], i) => issued(p as "kubelet", h, ago(1 + i / 100), new Date(ago(1 + i / 100).getTime() + life)));
+    const shared = ["etcd-healthcheck-client", "apiserver-etcd-client", "apiserver-kubelet-client", "front-proxy-client", "controller-manager", "scheduler", "kube-proxy", "coredns"] as const;
+    for (const p of shared) for (let i = 0; i < 3; i++) certs.push(issued(p, undefined, ago(1), new Date(ago(1).getTime() + life)));
+    const rows = fleetRows(computeFleet(inv, certs, now));
+    expect(rows.every((r) => r.worst === "ok")).toBe(true);
+    expect(rows.map((r) => r.identity)).toEqual(["etcd1", "etcd2", "etcd10", "etcd hosts (shared)", "cp1", "controlplane hosts (shared)", "w1", "worker hosts (shared)"]);
+    // Rows in trouble jump ahead of everything healthy, worst state first.
+    const trouble = certs.filter((c) => !((c.host === "etcd2" && c.profile === "etcd-peer") || (c.host === "w1" && c.profile === "kubelet")));
+    trouble.push(issued("etcd-peer", "etcd2", ago(55), new Date(ago(55).getTime() + life)));
+    trouble.push(issued("kubelet", "w1", ago(45), new Date(ago(45).getTime() + life)));
+    const order = fleetRows(computeFleet(inv, trouble, now)).map((r) => `${r.identity}:${r.worst}`);
+    expect(order.slice(0, 3)).toEqual(["etcd2:late", "w1:soon", "etcd1:ok"]);
+  });
 });

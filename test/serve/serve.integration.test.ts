@@ -1,8 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +16,7 @@ import { createAuditorToken } from "../../src/pki/serve/auditor.js";
 import type { Snapshot } from "../../src/pki/serve/monitor.js";
 import { startServe, type RunningServe } from "../../src/pki/serve/server.js";
 import { devBao } from "../helpers/bao.js";
+import { screenshot, withChromium } from "../helpers/chromium.js";
 
 /**
  * serve against a real OpenBao bootstrapped by the reconciler: states from
@@ -223,15 +221,7 @@ describe("hak-pki serve against OpenBao", () => {
     // One more agent that stopped renewing, so the page shows all five states.
     await signProfile(root, inv, { profile: "host-identity", host: "w1", ttl: "40s" });
     await running.monitor.refresh();
-    const profile = mkdtempSync(join(tmpdir(), "hak-chromium-"));
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: "/usr/bin/chromium",
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-      javaScriptEnabled: false,
-      viewport: { width: 1500, height: 900 },
-    });
-    try {
-      const page = await browser.newPage();
+    await withChromium(async (page) => {
       await page.goto(running.url);
       const rows = await page.locator("tbody tr").evaluateAll((trs) =>
         trs.map((tr) => ({
@@ -249,14 +239,9 @@ describe("hak-pki serve against OpenBao", () => {
       const bg = (sel: string) => page.locator(sel).first().evaluate((el) => getComputedStyle(el).backgroundColor);
       expect(await bg('tr[data-identity="cp1"] td[data-profile="apiserver"]')).toBe("rgb(198, 40, 40)");
       expect(await bg('tr[data-identity="etcd1"] td[data-profile="etcd-server"]')).toBe("rgb(227, 244, 232)");
-      mkdirSync("test-artifacts", { recursive: true });
-      const shot = join("test-artifacts", "fleet-page.png");
-      await page.screenshot({ path: shot, fullPage: true });
+      const shot = await screenshot(page, "fleet-page.png");
       expect(statSync(shot).size).toBeGreaterThan(10_000);
       expect(await page.locator("section.drift").innerText()).toContain("kubelet-w1");
-    } finally {
-      await browser.close();
-      rmSync(profile, { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -1,4 +1,4 @@
-import type { HostRole, Inventory } from "../../common/inventory.js";
+import { HOST_ROLES, type HostRole, type Inventory } from "../../common/inventory.js";
 import { latePoint, lifeState, renewalPoint } from "../../common/lifetime.js";
 import { PROFILES, profilesForRole, type ProfileName } from "../../common/profiles.js";
 import type { IssuedCert } from "../issued.js";
@@ -173,7 +173,17 @@ export function fleetRows(entries: readonly FleetEntry[]): FleetRow[] {
     if (severity(e.state) > severity(row.worst)) row.worst = e.state;
     row.minLeft = Math.min(row.minLeft, e.secondsLeft ?? -Infinity);
   }
+  // Among rows in trouble the most urgent comes first; healthy (and missing) rows keep the inventory's order of roles, hosts before pools.
+  const urgent = (r: FleetRow) => r.worst === "expired" || r.worst === "late" || r.worst === "soon";
+  const roleIndex = (r: FleetRow) => HOST_ROLES.indexOf(r.role);
   return [...rows.values()]
-    .sort((a, b) => severity(b.worst) - severity(a.worst) || a.minLeft - b.minLeft || a.identity.localeCompare(b.identity))
+    .sort(
+      (a, b) =>
+        severity(b.worst) - severity(a.worst) ||
+        (urgent(a) ? a.minLeft - b.minLeft : 0) ||
+        roleIndex(a) - roleIndex(b) ||
+        Number(a.shared) - Number(b.shared) ||
+        a.identity.localeCompare(b.identity, "en", { numeric: true }),
+    )
     .map(({ minLeft: _m, ...r }) => r);
 }
