@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalBao } from "../../src/common/localbao.js";
 import { approleRoleId } from "../../src/common/names.js";
 import { VaultClient, VaultError } from "../../src/common/vault.js";
+import { main } from "../../src/deploy/cli.js";
 import { enrollHosts, type EnrollOptions } from "../../src/deploy/enroll.js";
 import { KnownHosts, type SshSettings } from "../../src/deploy/ssh.js";
 import { bootstrap } from "../../src/pki/bootstrap.js";
@@ -59,6 +60,8 @@ beforeAll(async () => {
   await bootstrap(root, inv);
   hosts = await startSshHosts(dir, [host("etcd1"), host("cp1")], { privateDir: agentDir });
   ({ sshds, settings, port } = hosts);
+  process.env.VAULT_ADDR = bao.address;
+  process.env.VAULT_TOKEN = bao.rootToken;
 });
 
 afterAll(async () => {
@@ -93,7 +96,7 @@ describe("hak-deploy enroll against real sshd and OpenBao", () => {
     }
     expect(seen.size).toBe(2);
     // No temp file is left behind.
-    expect(readFileSync(sshds.etcd1!.hostPath(path), "utf8")).not.toBe("");
+    expect(readdirSync(sshds.etcd1!.hostPath(join(agentDir, "hak-agent")))).toEqual(["secret-id"]);
     expect(progress.some((p) => p.startsWith("worker1: FAILED"))).toBe(true);
     expect(progress).toContain("etcd1: host key verified; minting a secret ID");
   });
@@ -152,5 +155,33 @@ describe("hak-deploy enroll against real sshd and OpenBao", () => {
     });
     expect(accepted[0]!.ok).toBe(true);
     expect(readFileSync(empty, "utf8")).toContain(`[127.0.42.21]:${port} ${sshds.cp1!.hostKeyPub}`);
+  });
+  it("the CLI prints a per-host summary and exits 1 when any host failed", async () => {
+    writeFileSync(join(dir, "inv.json"), JSON.stringify(inv));
+    writeFileSync(join(dir, "id"), settings.privateKey!, { mode: 0o600 });
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+    let code: number;
+    try {
+      code = await main(
+        ["enroll", "-i", join(dir, "inv.json"), "--ssh-key", join(dir, "id"), "--ssh-port", String(port), "--known-hosts", settings.knownHostsFile,
+          "--secret-id-path", join(agentDir, "hak-agent", "secret-id"), "--secret-id-ttl", "10m", "--parallel", "3"],
+      );
+    } finally {
+      process.stdout.write = write;
+    }
+    const text = out.join("");
+    expect(code).toBe(1);
+    expect(text).toMatch(/^HOST\s+ADDRESS\s+RESULT\s+DETAIL/);
+    expect(text).toMatch(/etcd1\s+127\.0\.42\.11\s+enrolled\s+600 root:root, usable once until/);
+    expect(text).toMatch(/worker1\s+127\.0\.42\.31\s+FAILED\s+worker1 \(root@127\.0\.42\.31:\d+\): connection refused/);
+    expect(text).toContain("2 enrolled, 1 failed");
+    // --secret-id-ttl made the secret IDs shorter-lived than the role's hour.
+    const [accessor] = await root.list("auth/approle/role/cp1/secret-id");
+    const look = await root.write<{ expiration_time: string }>("auth/approle/role/cp1/secret-id-accessor/lookup", { secret_id_accessor: accessor });
+    const left = new Date(look!.data!.expiration_time).getTime() - Date.now();
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(600_000);
   });
 });
