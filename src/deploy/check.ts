@@ -146,7 +146,7 @@ export function etcdVerdict(stdout: string, stderr: string, exitCode: number | n
   if (exitCode !== 0 && problems.length === 0) problems.push(`etcdctl exit ${exitCode}${why ? `: ${why}` : ""}`);
   if (problems.length > 0) return { ok: false, detail: problems.join("; ") };
   const versions = [...new Set(statuses.map((s) => s.Status?.version ?? "?"))].join(", ");
-  return { ok: true, detail: `${statuses.length} members, one leader, etcd ${versions}` };
+  return { ok: true, detail: `${statuses.length} member${statuses.length === 1 ? "" : "s"}, one leader, etcd ${versions}` };
 }
 
 /** The result of a `curl -fsS` run: ok on exit 0, else curl's own message. */

@@ -150,7 +150,7 @@ describe("hak-deploy check over real sshd", () => {
     const r = JSON.parse(out.join("")) as CheckReport;
     expect(r.items.filter((i) => !i.ok)).toEqual([]);
     expect(code).toBe(0);
-    expect(item(r, "etcd1", "etcd")?.detail).toMatch(/^1 members, one leader, etcd 3\./);
+    expect(item(r, "etcd1", "etcd")?.detail).toMatch(/^1 member, one leader, etcd 3\./);
     expect(item(r, "cp1", "apiserver")?.detail).toBe(`https://${inv.apiVip}:${apiPort}/readyz: ok`);
     expect(r.certificates.map((c) => `${c.host} ${c.file} ${c.profile ?? "(CA)"}`).sort()).toEqual(
       [
