@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalBao } from "../../src/common/localbao.js";
 import type { VaultClient } from "../../src/common/vault.js";
 import { applyCluster, type ApplyOptions } from "../../src/deploy/apply.js";
-import { main } from "../../src/deploy/cli.js";
 import { writeHive } from "../../src/deploy/hive.js";
 import { KnownHosts } from "../../src/deploy/ssh.js";
 import { devBao } from "../helpers/bao.js";
+import { runCli } from "./helpers/cli.js";
 import { loopbackInventory, startSshHosts, type SshHosts } from "./helpers/cluster.js";
 
 // Colmena and NixOS cannot run here. COLMENA STAND-IN: a shell script named
@@ -116,19 +116,11 @@ describe("hak-deploy apply, with a recording colmena stand-in", () => {
       HAK_KNOWN_HOSTS: hosts.knownHostsFile,
     });
     writeFileSync(join(dir, "id"), hosts.settings.privateKey!, { mode: 0o600 });
-    const out: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
-    let code: number;
-    try {
-      code = await main([
-        "apply", "-i", join(dir, "inventory.json"), "--dir", flakeDir, "--ssh-key", join(dir, "id"),
-        "--secret-id-path", join(agentDir, "secret-id"), "--colmena-arg", "--impure", "--json",
-      ]);
-    } finally {
-      process.stdout.write = write;
-    }
-    const report = JSON.parse(out.join("")) as { ok: boolean; bootstrap: { create: number; update: number; delete: number }; steps: { role: string; ok: boolean }[] };
+    const { code, out } = await runCli([
+      "apply", "-i", join(dir, "inventory.json"), "--dir", flakeDir, "--ssh-key", join(dir, "id"),
+      "--secret-id-path", join(agentDir, "secret-id"), "--colmena-arg", "--impure", "--json",
+    ]);
+    const report = JSON.parse(out) as { ok: boolean; bootstrap: { create: number; update: number; delete: number }; steps: { role: string; ok: boolean }[] };
     expect(code).toBe(0);
     expect(report.ok).toBe(true);
     expect(report.bootstrap.create + report.bootstrap.update + report.bootstrap.delete).toBe(0);

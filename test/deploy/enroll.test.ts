@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalBao } from "../../src/common/localbao.js";
 import { approleRoleId } from "../../src/common/names.js";
 import { VaultClient, VaultError } from "../../src/common/vault.js";
-import { main } from "../../src/deploy/cli.js";
 import { enrollHosts, type EnrollOptions } from "../../src/deploy/enroll.js";
 import { KnownHosts, type SshSettings } from "../../src/deploy/ssh.js";
 import { bootstrap } from "../../src/pki/bootstrap.js";
 import { devBao } from "../helpers/bao.js";
+import { runCli } from "./helpers/cli.js";
 import { loopbackInventory, startSshHosts, type SshHosts } from "./helpers/cluster.js";
 import { makeKey } from "./helpers/sshd.js";
 
@@ -159,19 +159,10 @@ describe("hak-deploy enroll against real sshd and OpenBao", () => {
   it("the CLI prints a per-host summary and exits 1 when any host failed", async () => {
     writeFileSync(join(dir, "inv.json"), JSON.stringify(inv));
     writeFileSync(join(dir, "id"), settings.privateKey!, { mode: 0o600 });
-    const out: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
-    let code: number;
-    try {
-      code = await main(
-        ["enroll", "-i", join(dir, "inv.json"), "--ssh-key", join(dir, "id"), "--ssh-port", String(port), "--known-hosts", settings.knownHostsFile,
-          "--secret-id-path", join(agentDir, "hak-agent", "secret-id"), "--secret-id-ttl", "10m", "--parallel", "3"],
-      );
-    } finally {
-      process.stdout.write = write;
-    }
-    const text = out.join("");
+    const { code, out: text } = await runCli([
+      "enroll", "-i", join(dir, "inv.json"), "--ssh-key", join(dir, "id"), "--ssh-port", String(port), "--known-hosts", settings.knownHostsFile,
+      "--secret-id-path", join(agentDir, "hak-agent", "secret-id"), "--secret-id-ttl", "10m", "--parallel", "3",
+    ]);
     expect(code).toBe(1);
     expect(text).toMatch(/^HOST\s+ADDRESS\s+RESULT\s+DETAIL/);
     expect(text).toMatch(/etcd1\s+127\.0\.42\.11\s+enrolled\s+600 root:root, usable once until/);
