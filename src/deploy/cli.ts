@@ -6,7 +6,7 @@ import { InputError } from "../common/errors.js";
 import { renderTable } from "../common/table.js";
 import { applyCluster, type ApplyReport } from "./apply.js";
 import { checkCluster, DEFAULT_HOST_PATHS, renderCheck } from "./check.js";
-import { checkSecretIdPath, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
+import { checkSecretIdPath, DEFAULT_IDENTITY_CERT_PATH, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
 import { checkHive, HIVE_INVENTORY, renderHiveStates, writeHive } from "./hive.js";
 import { KnownHosts, sshSettingsFrom, type SshFlags } from "./ssh.js";
 
@@ -38,7 +38,9 @@ function parallelFrom(text: string): number {
   return n;
 }
 
-function enrollOptionsFrom(o: SshCmdFlags & { secretIdPath: string; secretIdTtl?: string }, log: boolean): EnrollOptions {
+type EnrollFlags = SshCmdFlags & { secretIdPath: string; secretIdTtl?: string; identityCert: string; force?: boolean };
+
+function enrollOptionsFrom(o: EnrollFlags, log: boolean): EnrollOptions {
   const ssh = sshSettingsFrom(o);
   let ttl: number | undefined;
   if (o.secretIdTtl !== undefined) {
@@ -50,6 +52,8 @@ function enrollOptionsFrom(o: SshCmdFlags & { secretIdPath: string; secretIdTtl?
     knownHosts: new KnownHosts(ssh.knownHostsFile),
     secretIdPath: checkSecretIdPath(o.secretIdPath),
     secretIdTtlSeconds: ttl,
+    identityCertPath: checkSecretIdPath(o.identityCert, "--identity-cert"),
+    force: o.force ?? false,
     parallel: parallelFrom(o.parallel),
     onProgress: log ? progress : undefined,
   };
@@ -58,16 +62,25 @@ function enrollOptionsFrom(o: SshCmdFlags & { secretIdPath: string; secretIdTtl?
 function addEnrollOptions(cmd: Command): Command {
   return cmd
     .option("--secret-id-path <path>", "the agent's secret-ID file on the hosts", DEFAULT_SECRET_ID_PATH)
-    .option("--secret-id-ttl <duration>", "shorter secret-ID lifetime than the AppRole role's (e.g. 15m)");
+    .option("--secret-id-ttl <duration>", "shorter secret-ID lifetime than the AppRole role's (e.g. 15m)")
+    .option("--identity-cert <path>", "the agent's host identity certificate on the hosts; a host with a valid one is not enrolled", DEFAULT_IDENTITY_CERT_PATH)
+    .option("--force", "enroll hosts that already hold a valid host identity too");
 }
 
 export function renderEnroll(results: EnrollResult[]): string {
   const table = renderTable(
     ["HOST", "ADDRESS", "RESULT", "DETAIL"],
-    results.map((r) => [r.host, r.address, r.ok ? "enrolled" : "FAILED", r.ok ? `${r.file ?? ""}${r.expiresAt ? `, usable once until ${r.expiresAt}` : ""}` : (r.error ?? "").replace(/\n\s*/g, " ")]),
+    results.map((r) => [r.host, r.address, r.identityValidUntil ? "skipped" : r.ok ? "enrolled" : "FAILED", enrollDetail(r)]),
   );
   const failed = results.filter((r) => !r.ok).length;
-  return `${table}\n\n${results.length - failed} enrolled, ${failed} failed`;
+  const skipped = results.filter((r) => r.identityValidUntil).length;
+  return `${table}\n\n${results.length - failed - skipped} enrolled, ${skipped} skipped, ${failed} failed`;
+}
+
+function enrollDetail(r: EnrollResult): string {
+  if (r.identityValidUntil) return `holds a valid host identity until ${r.identityValidUntil}`;
+  if (!r.ok) return (r.error ?? "").replace(/\n\s*/g, " ");
+  return `${r.file ?? ""}${r.expiresAt ? `, usable once until ${r.expiresAt}` : ""}`;
 }
 
 function renderApply(r: ApplyReport): string {
@@ -121,7 +134,7 @@ export function buildProgram(): Command {
         ),
       ),
     ),
-  ).action(async (names: string[], o: Flags & SshCmdFlags & { secretIdPath: string; secretIdTtl?: string }) => {
+  ).action(async (names: string[], o: Flags & EnrollFlags) => {
     const inv = inventoryFrom(o);
     const hosts = selectHosts(inv, names);
     const opts = enrollOptionsFrom(o, true);
@@ -155,7 +168,7 @@ export function buildProgram(): Command {
   ).action(
     async (
       names: string[],
-      o: Flags & SshCmdFlags & { secretIdPath: string; secretIdTtl?: string; dir: string; colmena: string; colmenaArg: string[]; bootstrap: boolean; enroll: boolean },
+      o: Flags & EnrollFlags & { dir: string; colmena: string; colmenaArg: string[]; bootstrap: boolean; enroll: boolean },
     ) => {
       const inv = inventoryFrom(o);
       const hosts = names.length > 0 ? selectHosts(inv, names).map((h) => h.name) : undefined;

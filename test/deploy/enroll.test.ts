@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,6 +8,7 @@ import { VaultClient, VaultError } from "../../src/common/vault.js";
 import { enrollHosts, type EnrollOptions } from "../../src/deploy/enroll.js";
 import { KnownHosts, type SshSettings } from "../../src/deploy/ssh.js";
 import { bootstrap } from "../../src/pki/bootstrap.js";
+import { signProfile } from "../../src/pki/issue.js";
 import { devBao } from "../helpers/bao.js";
 import { runCli } from "./helpers/cli.js";
 import { loopbackInventory, startSshHosts, type SshHosts } from "./helpers/cluster.js";
@@ -167,12 +168,33 @@ describe("hak-deploy enroll against real sshd and OpenBao", () => {
     expect(text).toMatch(/^HOST\s+ADDRESS\s+RESULT\s+DETAIL/);
     expect(text).toMatch(/etcd1\s+127\.0\.42\.11\s+enrolled\s+600 root:root, usable once until/);
     expect(text).toMatch(/worker1\s+127\.0\.42\.31\s+FAILED\s+worker1 \(root@127\.0\.42\.31:\d+\): connection refused/);
-    expect(text).toContain("2 enrolled, 1 failed");
+    expect(text).toContain("2 enrolled, 0 skipped, 1 failed");
     // --secret-id-ttl made the secret IDs shorter-lived than the role's hour.
     const [accessor] = await root.list("auth/approle/role/cp1/secret-id");
     const look = await root.write<{ expiration_time: string }>("auth/approle/role/cp1/secret-id-accessor/lookup", { secret_id_accessor: accessor });
     const left = new Date(look!.data!.expiration_time).getTime() - Date.now();
     expect(left).toBeGreaterThan(0);
     expect(left).toBeLessThanOrEqual(600_000);
+  });
+  it("mints nothing for a host whose agent already holds a valid host identity, unless --force", async () => {
+    const identity = await signProfile(root, inv, { profile: "host-identity", host: "worker1" });
+    const mine = await signProfile(root, inv, { profile: "host-identity", host: "cp1" });
+    const certPath = join(agentDir, "hak-agent", "certs", "host-identity.crt");
+    mkdirSync(sshds.cp1!.hostPath(join(agentDir, "hak-agent", "certs")), { recursive: true });
+    // Another host's identity does not count.
+    writeFileSync(sshds.cp1!.hostPath(certPath), identity.certPem);
+    const before = await root.list("auth/approle/role/cp1/secret-id");
+    const [other] = await enrollHosts(root, [host("cp1")], options({ identityCertPath: certPath }));
+    expect(other!.ok).toBe(true);
+    expect(other!.identityValidUntil).toBeUndefined();
+    expect(other!.accessor).toBeDefined();
+    writeFileSync(sshds.cp1!.hostPath(certPath), mine.certPem);
+    const [skipped] = await enrollHosts(root, [host("cp1")], options({ identityCertPath: certPath }));
+    expect(skipped).toMatchObject({ ok: true, identityValidUntil: mine.expiration.toISOString() });
+    expect(skipped!.accessor).toBeUndefined();
+    expect(await root.list("auth/approle/role/cp1/secret-id")).toEqual([other!.accessor]);
+    const [forced] = await enrollHosts(root, [host("cp1")], options({ identityCertPath: certPath, force: true }));
+    expect(forced!.accessor).toBeDefined();
+    expect(before).not.toContain(forced!.accessor);
   });
 });
