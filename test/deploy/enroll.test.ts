@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,7 +7,7 @@ import type { LocalBao } from "../../src/common/localbao.js";
 import { approleRoleId } from "../../src/common/names.js";
 import { VaultClient, VaultError } from "../../src/common/vault.js";
 import { enrollHosts, type EnrollOptions } from "../../src/deploy/enroll.js";
-import { KnownHosts, type SshSettings } from "../../src/deploy/ssh.js";
+import { KnownHosts, sshSettingsFrom, type SshSettings } from "../../src/deploy/ssh.js";
 import { bootstrap } from "../../src/pki/bootstrap.js";
 import { signProfile } from "../../src/pki/issue.js";
 import { devBao } from "../helpers/bao.js";
@@ -196,5 +197,24 @@ describe("hak-deploy enroll against real sshd and OpenBao", () => {
     const [forced] = await enrollHosts(root, [host("cp1")], options({ identityCertPath: certPath, force: true }));
     expect(forced!.accessor).toBeDefined();
     expect(before).not.toContain(forced!.accessor);
+  });
+  it("works with a hashed known_hosts (ssh-keygen -H) and with the key in ssh-agent", async () => {
+    const hashed = join(dir, "known_hosts_hashed");
+    copyFileSync(settings.knownHostsFile, hashed);
+    execFileSync("ssh-keygen", ["-q", "-H", "-f", hashed], { stdio: "ignore" });
+    expect(readFileSync(hashed, "utf8")).not.toContain("127.0.42.");
+    const sock = join(dir, "agent.sock");
+    const agent = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 50 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      writeFileSync(join(dir, "agent-key"), settings.privateKey!, { mode: 0o600 });
+      execFileSync("ssh-add", ["-q", join(dir, "agent-key")], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: "ignore" });
+      const ssh = sshSettingsFrom({ sshPort: String(port), knownHosts: hashed, sshUser: "root" }, { HOME: dir, SSH_AUTH_SOCK: sock });
+      expect(ssh.privateKey).toBeUndefined();
+      const [res] = await enrollHosts(root, [host("etcd1")], { ...options(), ssh, knownHosts: new KnownHosts(hashed), force: true });
+      expect(res).toMatchObject({ ok: true, file: "600 root:root" });
+    } finally {
+      agent.kill();
+    }
   });
 });
