@@ -169,6 +169,14 @@ describe("hak-deploy check over real sshd", () => {
     }
   });
 
+  it("says a cluster-wide check did not run when no host of its role was reachable", async () => {
+    const moved = { ...inv, hosts: inv.hosts.map((h) => (h.name === "etcd1" ? { ...h, address: "127.0.44.12" } : h)) };
+    const r = await checkCluster(moved, moved.hosts.filter((h) => h.name === "etcd1"), options());
+    expect(r.ok).toBe(false);
+    expect(item(r, "etcd1", "ssh")?.ok).toBe(false);
+    expect(item(r, "etcd1", "etcd")).toEqual({ host: "etcd1", check: "etcd", ok: false, detail: "not run: no etcd host could be reached" });
+  });
+
   it("fails on certificates past their renewal deadline or expired", async () => {
     const later = new Date(Date.now() + 23 * 3600 * 1000); // leafTtl 24h: in the last sixth
     const r = await checkCluster(inv, [host("cp1")], options({ now: () => later }));
