@@ -8,5 +8,7 @@ let
   profiles = import ./profiles.nix;
   topology = import ./topology.nix;
   inventory = import ./inventory.nix;
+  paths = import ./paths.nix;
+  haproxy = import ./haproxy.nix;
 in
-util // ip // profiles // topology // inventory
+util // ip // profiles // topology // inventory // haproxy // { inherit paths; }
