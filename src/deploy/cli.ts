@@ -32,6 +32,13 @@ function addSshOptions(cmd: Command): Command {
     .option("--parallel <n>", "hosts at a time", "8");
 }
 
+/** known_hosts, with a warning for each line that ssh would skip too. */
+function loadKnownHosts(file: string): KnownHosts {
+  const kh = new KnownHosts(file);
+  for (const p of kh.problems) process.stderr.write(`warning: ${file}:${p.line}: ${p.message}; line ignored\n`);
+  return kh;
+}
+
 function parallelFrom(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new InputError(`not a number from 1 to 256: ${JSON.stringify(text)}`, { where: "--parallel" });
@@ -49,7 +56,7 @@ function enrollOptionsFrom(o: EnrollFlags, log: boolean): EnrollOptions {
   }
   return {
     ssh,
-    knownHosts: new KnownHosts(ssh.knownHostsFile),
+    knownHosts: loadKnownHosts(ssh.knownHostsFile),
     secretIdPath: checkSecretIdPath(o.secretIdPath),
     secretIdTtlSeconds: ttl,
     identityCertPath: checkSecretIdPath(o.identityCert, "--identity-cert"),
@@ -209,7 +216,7 @@ export function buildProgram(): Command {
     const ssh = sshSettingsFrom(o);
     const report = await checkCluster(inv, hosts, {
       ssh,
-      knownHosts: new KnownHosts(ssh.knownHostsFile),
+      knownHosts: loadKnownHosts(ssh.knownHostsFile),
       paths: { agentUrl: o.agentUrl, certDir: o.certDir },
       parallel: parallelFrom(o.parallel),
       onProgress: o.json ? undefined : progress,
