@@ -97,6 +97,11 @@ describe("hak-deploy enroll against real sshd and OpenBao", () => {
       expect(results.find((r) => r.host === n)!.file).toBe("600 root:root");
     }
     expect(seen.size).toBe(2);
+    // The secret never shows in progress or results.
+    for (const secret of seen) {
+      expect(progress.join("\n")).not.toContain(secret);
+      expect(JSON.stringify(results)).not.toContain(secret);
+    }
     // No temp file is left behind.
     expect(readdirSync(sshds.etcd1!.hostPath(join(agentDir, "hak-agent")))).toEqual(["secret-id"]);
     expect(progress.some((p) => p.startsWith("worker1: FAILED"))).toBe(true);

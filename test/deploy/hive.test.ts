@@ -55,6 +55,20 @@ describe("hak-deploy hive", () => {
   });
 });
 
+describe("bad usage exits 2 before anything connects", () => {
+  it.each([
+    [["enroll", "-i", demo, "etcd9"], /HOST: not in the inventory: etcd9\n  fix: hosts are: etcd1, etcd2/],
+    [["enroll", "-i", demo, "--parallel", "0", "--ssh-key", demo], /--parallel: not a number from 1 to 256: "0"/],
+    [["check", "-i", demo, "--ssh-port", "x", "--ssh-key", demo], /--ssh-port: not a port: "x"/],
+    [["enroll", "-i", demo, "--ssh-key", demo, "--secret-id-path", "relative"], /--secret-id-path: not an absolute file path/],
+    [["apply", "-i", demo, "--ssh-key", demo, "--secret-id-ttl", "5s"], /--secret-id-ttl: not a duration of at least 1m/],
+  ])("%j", async (argv, message) => {
+    const r = await run(argv);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+  });
+});
+
 describe("lineDiff", () => {
   it.each([
     ["a\nb\nc", "a\nB\nc", ["  a", "- b", "+ B", "  c"]],
