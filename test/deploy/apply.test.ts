@@ -2,12 +2,11 @@ import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LocalBao } from "../../src/common/localbao.js";
 import type { VaultClient } from "../../src/common/vault.js";
 import { applyCluster, type ApplyOptions } from "../../src/deploy/apply.js";
 import { writeHive } from "../../src/deploy/hive.js";
 import { KnownHosts } from "../../src/deploy/ssh.js";
-import { devBao } from "../helpers/bao.js";
+import { realBao } from "../helpers/bao.js";
 import { runCli } from "./helpers/cli.js";
 import { loopbackInventory, startSshHosts, type SshHosts } from "./helpers/cluster.js";
 
@@ -33,7 +32,8 @@ let dir: string;
 let flakeDir: string;
 let agentDir: string;
 let log: string;
-let bao: LocalBao;
+// The real server (TLS, raft, init/unseal), so the CLI run goes through VAULT_CACERT.
+let bao: Awaited<ReturnType<typeof realBao>>;
 let root: VaultClient;
 let hosts: SshHosts;
 const savedEnv = { ...process.env };
@@ -68,7 +68,7 @@ beforeAll(async () => {
   process.env.PATH = `${bin}:${process.env.PATH}`;
   process.env.COLMENA_STANDIN_LOG = log;
   writeHive(flakeDir, inv);
-  bao = await devBao();
+  bao = await realBao();
   root = bao.client();
   hosts = await startSshHosts(dir, inv.hosts, { privateDir: agentDir });
 });
@@ -77,7 +77,7 @@ afterAll(async () => {
   process.env = savedEnv;
   await hosts?.stop();
   await root?.close();
-  await bao?.stop();
+  await bao?.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -112,6 +112,7 @@ describe("hak-deploy apply, with a recording colmena stand-in", () => {
     Object.assign(process.env, {
       VAULT_ADDR: bao.address,
       VAULT_TOKEN: bao.rootToken,
+      VAULT_CACERT: bao.caFile!,
       HAK_SSH_PORT: String(hosts.port),
       HAK_KNOWN_HOSTS: hosts.knownHostsFile,
     });
