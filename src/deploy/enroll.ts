@@ -187,10 +187,13 @@ export async function enrollHost(client: VaultClient, host: Host, opts: EnrollOp
     if (res.code !== 0)
       throw new HakError(`writing ${opts.secretIdPath} failed (exit ${res.code ?? res.signal}): ${res.stderr.trim() || res.stdout.trim()}`, { where: host.name });
     const file = res.stdout.trim();
-    const destroyed = await destroyOthers(client, host, minted.secret_id_accessor);
-    const expiresAt = minted.secret_id_ttl > 0 ? new Date(Date.now() + minted.secret_id_ttl * 1000).toISOString() : undefined;
+    // On the host now: from here on a failure must not destroy it.
+    const delivered = minted;
+    minted = undefined;
+    const destroyed = await destroyOthers(client, host, delivered.secret_id_accessor);
+    const expiresAt = delivered.secret_id_ttl > 0 ? new Date(Date.now() + delivered.secret_id_ttl * 1000).toISOString() : undefined;
     progress(`enrolled (${file}${expiresAt ? `, usable once until ${expiresAt}` : ""})`);
-    return { ...base, ok: true, accessor: minted.secret_id_accessor, expiresAt, file, destroyedEarlier: destroyed };
+    return { ...base, ok: true, accessor: delivered.secret_id_accessor, expiresAt, file, destroyedEarlier: destroyed };
   } catch (err) {
     if (minted) await destroySecretId(client, host, minted.secret_id_accessor).catch(() => undefined);
     const error = errorMessage(err);

@@ -222,4 +222,12 @@ describe("hak-deploy enroll against real sshd and OpenBao", () => {
       agent.kill();
     }
   });
+  it("destroys a secret ID that could not be written on the host, and says why", async () => {
+    const before = await root.list("auth/approle/role/etcd1/secret-id");
+    // /proc refuses new folders: the write script fails on the host.
+    const [res] = await enrollHosts(root, [host("etcd1")], options({ secretIdPath: "/proc/hak-no-such-dir/secret-id", force: true }));
+    expect(res!.ok).toBe(false);
+    expect(res!.error).toMatch(/^etcd1: writing \/proc\/hak-no-such-dir\/secret-id failed \(exit 1\): mkdir: cannot create directory/);
+    expect(await root.list("auth/approle/role/etcd1/secret-id")).toEqual(before);
+  });
 });
