@@ -6,7 +6,7 @@ import { InputError } from "../common/errors.js";
 import { renderTable } from "../common/table.js";
 import { applyCluster, type ApplyReport } from "./apply.js";
 import { checkCluster, DEFAULT_HOST_PATHS, renderCheck } from "./check.js";
-import { checkSecretIdPath, DEFAULT_IDENTITY_CERT_PATH, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
+import { checkHostPath, DEFAULT_IDENTITY_CERT_PATH, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
 import { checkHive, HIVE_INVENTORY, renderHiveStates, writeHive } from "./hive.js";
 import { KnownHosts, sshSettingsFrom, type SshFlags } from "./ssh.js";
 
@@ -23,7 +23,7 @@ function progress(host: string, message: string): void {
 
 function addSshOptions(cmd: Command): Command {
   return cmd
-    .option("--ssh-user <user>", "SSH user on the hosts; non-root users run the host side under sudo -n (env HAK_SSH_USER)", undefined)
+    .option("--ssh-user <user>", "SSH user on the hosts; non-root users run the host side under sudo -n (env HAK_SSH_USER)")
     .option("--ssh-port <port>", "SSH port (env HAK_SSH_PORT; default 22)")
     .option("--ssh-key <file>", "private key (env HAK_SSH_KEY; passphrase in HAK_SSH_KEY_PASSPHRASE); default: ssh-agent, then ~/.ssh/id_*")
     .option("--known-hosts <file>", "OpenSSH known_hosts to check host keys against (env HAK_KNOWN_HOSTS; default ~/.ssh/known_hosts)")
@@ -47,7 +47,7 @@ function parallelFrom(text: string): number {
 
 type EnrollFlags = SshCmdFlags & { secretIdPath: string; secretIdTtl?: string; identityCert: string; force?: boolean };
 
-function enrollOptionsFrom(o: EnrollFlags, log: boolean): EnrollOptions {
+function enrollOptionsFrom(o: EnrollFlags): EnrollOptions {
   const ssh = sshSettingsFrom(o);
   let ttl: number | undefined;
   if (o.secretIdTtl !== undefined) {
@@ -57,12 +57,12 @@ function enrollOptionsFrom(o: EnrollFlags, log: boolean): EnrollOptions {
   return {
     ssh,
     knownHosts: loadKnownHosts(ssh.knownHostsFile),
-    secretIdPath: checkSecretIdPath(o.secretIdPath),
+    secretIdPath: checkHostPath(o.secretIdPath),
     secretIdTtlSeconds: ttl,
-    identityCertPath: checkSecretIdPath(o.identityCert, "--identity-cert"),
+    identityCertPath: checkHostPath(o.identityCert, "--identity-cert"),
     force: o.force ?? false,
     parallel: parallelFrom(o.parallel),
-    onProgress: log ? progress : undefined,
+    onProgress: progress,
   };
 }
 
@@ -144,7 +144,7 @@ export function buildProgram(): Command {
   ).action(async (names: string[], o: Flags & EnrollFlags) => {
     const inv = inventoryFrom(o);
     const hosts = selectHosts(inv, names);
-    const opts = enrollOptionsFrom(o, true);
+    const opts = enrollOptionsFrom(o);
     const client = vaultFrom(o);
     try {
       const results = await enrollHosts(client, hosts, opts);
@@ -179,7 +179,7 @@ export function buildProgram(): Command {
     ) => {
       const inv = inventoryFrom(o);
       const hosts = names.length > 0 ? selectHosts(inv, names).map((h) => h.name) : undefined;
-      const enroll = o.enroll ? enrollOptionsFrom(o, true) : undefined;
+      const enroll = o.enroll ? enrollOptionsFrom(o) : undefined;
       const client = o.bootstrap || o.enroll ? vaultFrom(o) : undefined;
       try {
         const report = await applyCluster(client, inv, {

@@ -78,7 +78,8 @@ interface SecretIdResponse {
   secret_id_num_uses: number;
 }
 
-export function checkSecretIdPath(path: string, where = "--secret-id-path"): string {
+/** A file path on the hosts (they are POSIX): absolute, one line, not a folder. */
+export function checkHostPath(path: string, where = "--secret-id-path"): string {
   if (!posix.isAbsolute(path) || /[\0\n]/.test(path) || path.endsWith("/"))
     throw new InputError(`not an absolute file path: ${JSON.stringify(path)}`, { where });
   return posix.normalize(path);

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { InputError } from "../../src/common/errors.js";
 import { colmenaArgv } from "../../src/deploy/apply.js";
 import { certificatesVerdict, etcdVerdict, type CertRow } from "../../src/deploy/check.js";
-import { checkSecretIdPath, secretIdWriteScript, selectHosts } from "../../src/deploy/enroll.js";
+import { checkHostPath, secretIdWriteScript, selectHosts } from "../../src/deploy/enroll.js";
 import { mapLimit } from "../../src/deploy/pool.js";
 import { remoteShell, shellQuote } from "../../src/deploy/shell.js";
 import { sshSettingsFrom } from "../../src/deploy/ssh.js";
@@ -39,7 +39,7 @@ describe("the secret-ID write script (run here with sh, as the host runs it)", (
   });
 
   it.each(["relative/secret-id", "/var/lib/x/", "/a\nb"])("refuses the secret-ID path %j", (p) => {
-    expect(() => checkSecretIdPath(p)).toThrow(InputError);
+    expect(() => checkHostPath(p)).toThrow(InputError);
   });
 });
 
