@@ -167,6 +167,8 @@ export function buildProgram(): Command {
             .option("--colmena <bin>", "the colmena binary", "colmena")
             .option("--colmena-arg <arg>", "extra argument for every colmena apply (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
             .option("--no-bootstrap", "do not reconcile Vault first")
+            .option("--audit-file <path>", "as hak-pki bootstrap --audit-file: the file audit device that must exist")
+            .option("--no-cel", "as hak-pki bootstrap --no-cel: classic PKI roles only")
             .option("--no-enroll", "do not enroll (the hosts already have their identity)")
             .option("--json", "the report as JSON (Colmena's output then goes to stderr)"),
         ),
@@ -175,7 +177,7 @@ export function buildProgram(): Command {
   ).action(
     async (
       names: string[],
-      o: Flags & EnrollFlags & { dir: string; colmena: string; colmenaArg: string[]; bootstrap: boolean; enroll: boolean },
+      o: Flags & EnrollFlags & { auditFile?: string; cel: boolean; dir: string; colmena: string; colmenaArg: string[]; bootstrap: boolean; enroll: boolean },
     ) => {
       const inv = inventoryFrom(o);
       const hosts = names.length > 0 ? selectHosts(inv, names).map((h) => h.name) : undefined;
@@ -187,7 +189,7 @@ export function buildProgram(): Command {
           colmena: o.colmena,
           colmenaArgs: o.colmenaArg,
           hosts,
-          bootstrap: o.bootstrap,
+          bootstrap: o.bootstrap ? { auditFile: o.auditFile, cel: o.cel ? undefined : false } : false,
           enroll,
           colmenaStdout: o.json ? "stderr" : "inherit",
           onProgress: (l) => process.stderr.write(`hak-deploy: ${l}\n`),

@@ -43,7 +43,7 @@ function options(extra: Partial<ApplyOptions> = {}): ApplyOptions {
     flakeDir,
     colmena: "colmena",
     colmenaArgs: [],
-    bootstrap: true,
+    bootstrap: {},
     enroll: { ssh: hosts.settings, knownHosts: new KnownHosts(hosts.knownHostsFile), secretIdPath: join(agentDir, "secret-id"), parallel: 4 },
     colmenaStdout: "stderr",
     // Our progress goes into the stand-in's log too, so the log shows the true interleaving.
@@ -130,6 +130,13 @@ describe("hak-deploy apply, with a recording colmena stand-in", () => {
       ["etcd", "controlplane", "loadbalancer", "worker"].map((r) => `colmena apply --on @${r} --impure | cwd=${flakeDir}`),
     );
     for (const n of ["lb1", "worker1"]) expect(await root.list(`auth/approle/role/${n}/secret-id`)).toHaveLength(1);
+  });
+
+  it("passes --no-cel on to the reconciler (the roles change from CEL to classic)", async () => {
+    const { code, out } = await runCli(["apply", "-i", join(dir, "inventory.json"), "--dir", flakeDir, "--no-enroll", "--no-cel", "--json"]);
+    expect(code).toBe(0);
+    const counts = (JSON.parse(out) as { bootstrap: Record<string, number> }).bootstrap;
+    expect((counts.create ?? 0) + (counts.update ?? 0) + (counts.delete ?? 0)).toBeGreaterThan(0);
   });
 
   it("stops before Colmena when a role's enrollment fails (here: host keys not known)", async () => {
