@@ -127,6 +127,11 @@ path "sys/mounts/*" {
 path "sys/auth" {
   capabilities = ["read"]
 }
+# Which audit devices exist (drift: a disabled audit device). Listing them
+# needs sudo; sudo here grants no write.
+path "sys/audit" {
+  capabilities = ["read", "sudo"]
+}
 path "sys/policies/acl" {
   capabilities = ["list"]
 }
@@ -137,6 +142,10 @@ path "auth/approle/role" {
   capabilities = ["list"]
 }
 path "auth/approle/role/+" {
+  capabilities = ["read"]
+}
+# The role ID is not secret (the agent config holds it); drift compares it.
+path "auth/approle/role/+/role-id" {
   capabilities = ["read"]
 }
 path "auth/cert/certs" {

@@ -8,6 +8,7 @@ import { bootstrap } from "./bootstrap.js";
 import { signProfile, writeCertFiles, writeKubeconfigFile } from "./issue.js";
 import { renderPlan } from "./render-plan.js";
 import { readStatus, renderStatus } from "./status.js";
+import { serveCommand } from "./serve/command.js";
 
 type Flags = VaultFlags & InventoryFlags;
 
@@ -108,6 +109,8 @@ export function buildProgram(): Command {
       await client.close();
     }
   });
+
+  program.addCommand(serveCommand());
 
   const local = program.command("local-server").description("the local OpenBao of vault-dev.hcl (demo and development)");
   local
