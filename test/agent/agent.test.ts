@@ -348,3 +348,68 @@ describe("HTTP and readiness", () => {
     }
   });
 });
+
+describe("CLI and systemd", () => {
+  it("hak-agent once: one pass, exit 0 when every output is ready; check then reports them valid", async () => {
+    const dir = join(lab.dir, "etcd2-once");
+    const cfg = await hostConfig(lab, "etcd2", dir, [certOutput(inv, "etcd2", "etcd-server", join(dir, "pki"))], { secretId: true });
+    const file = join(dir, "agent.json");
+    writeFileSync(file, JSON.stringify({ ...cfg, renewal: undefined, outputs: cfg.outputs.map((o) => ({ ...o, mode: "0600" })) }));
+    const out: string[] = [];
+    const origOut = process.stdout.write.bind(process.stdout);
+    const origErr = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    let once: number;
+    let check: number;
+    try {
+      once = await main(["once", file]);
+      check = await main(["check", file, "--json"]);
+    } finally {
+      process.stdout.write = origOut;
+      process.stderr.write = origErr;
+    }
+    expect(once).toBe(0);
+    expect(check).toBe(0);
+    const report = JSON.parse(out.join("")) as { outputs: { name: string; health: string; serial: string }[] };
+    expect(report.outputs.map((o) => [o.name, o.health])).toEqual([
+      ["host-identity", "valid"],
+      ["etcd-server", "valid"],
+    ]);
+    expect(report.outputs[1]!.serial).toBe(serialOf(join(dir, "pki", "etcd-server.crt")));
+  });
+
+  it("hak-agent run: serves HTTP and sends READY=1 to $NOTIFY_SOCKET once every output is ready", async () => {
+    const dir = join(lab.dir, "etcd2-run");
+    const cfg = await hostConfig(lab, "etcd2", dir, [certOutput(inv, "etcd2", "etcd-peer", join(dir, "pki"))], { secretId: true });
+    const sock = join(dir, "notify.sock");
+    // A unix datagram receiver standing in for PID 1 (Node cannot open one).
+    const receiver = execFile("python3", [
+      "-c",
+      "import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint('bound',flush=True)\nprint(s.recv(4096).decode(),flush=True)",
+      sock,
+    ]);
+    let received = "";
+    receiver.stdout!.on("data", (d: Buffer) => (received += d.toString()));
+    while (!received.includes("bound")) await new Promise((r) => setTimeout(r, 20));
+    const { runAgent } = await import("../../src/agent/cli.js");
+    const ac = new AbortController();
+    const prev = process.env.NOTIFY_SOCKET;
+    process.env.NOTIFY_SOCKET = sock;
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const running = runAgent({ ...cfg, listen: `127.0.0.1:${port}` }, memoryLogger().log, ac.signal);
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!received.includes("READY=1") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(received).toMatch(/READY=1/);
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(200);
+    } finally {
+      ac.abort();
+      await running;
+      receiver.kill();
+      if (prev === undefined) delete process.env.NOTIFY_SOCKET;
+      else process.env.NOTIFY_SOCKET = prev;
+    }
+  });
+});

@@ -1,0 +1,115 @@
+import { spawn } from "node:child_process";
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { keyMatchesCert, x509, generateKeyPair } from "../../src/common/x509.js";
+import { generationCount, readGenerationMeta, storeDir, writeCertGeneration, type CertContent } from "../../src/agent/writer.js";
+import { actionArgv, actionKey, runAction } from "../../src/agent/actions.js";
+
+/** The atomic writer on real files, with a separate process reading while generations switch. */
+
+const dir = mkdtempSync(join(tmpdir(), "hak-writer-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function selfSigned(cn: string): Promise<CertContent> {
+  const kp = await generateKeyPair("ec");
+  const c = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: "01",
+    name: [{ CN: [cn] }],
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 3600_000),
+    keys: kp.keys,
+    signingAlgorithm: kp.algorithm,
+  });
+  const pem = `${c.toString("pem")}\n`;
+  return { certPem: pem, keyPem: kp.privateKeyPem, caPem: pem, chainPem: pem };
+}
+
+describe("writeCertGeneration", () => {
+  const out = { name: "srv", certFile: join(dir, "srv.crt"), keyFile: join(dir, "srv.key"), caFile: join(dir, "ca.crt"), bundleFile: join(dir, "srv.pem") };
+
+  it("creates files with their final mode and owner even under a restrictive umask, links the paths, records when", async () => {
+    const old = process.umask(0o077);
+    try {
+      writeCertGeneration(out, await selfSigned("a"), { uid: 4242, gid: 4343, mode: 0o640 }, { obtainedAt: "2026-01-01T00:00:00.000Z" });
+    } finally {
+      process.umask(old);
+    }
+    expect(lstatSync(out.certFile).isSymbolicLink()).toBe(true);
+    const key = statSync(out.keyFile);
+    expect([key.mode & 0o777, key.uid, key.gid]).toEqual([0o640, 4242, 4343]);
+    expect(statSync(out.certFile).mode & 0o777).toBe(0o644);
+    expect(statSync(out.bundleFile).mode & 0o777).toBe(0o640);
+    expect(readGenerationMeta(out)).toEqual({ obtainedAt: "2026-01-01T00:00:00.000Z" });
+  });
+
+  it("keeps two generations; a reader in another process never sees a partial file or a mismatched bundle", async () => {
+    const gens = await Promise.all(Array.from({ length: 6 }, (_, i) => selfSigned(`g${i}`)));
+    const script = join(dir, "reader.mjs");
+    writeFileSync(
+      script,
+      `import { readFileSync, realpathSync } from "node:fs";
+       import { createPrivateKey, X509Certificate } from "node:crypto";
+       import { dirname, join } from "node:path";
+       let reads = 0, bad = [];
+       const until = Date.now() + Number(process.argv[3]);
+       while (Date.now() < until) {
+         try {
+           // The bundle (one file) and the pair read through one resolved generation folder.
+           const b = readFileSync(process.argv[2] + "/srv.pem", "utf8");
+           const k = b.slice(0, b.indexOf("-----BEGIN CERTIFICATE-----"));
+           if (!new X509Certificate(b).checkPrivateKey(createPrivateKey(k))) bad.push("bundle mismatch");
+           const g = dirname(realpathSync(process.argv[2] + "/srv.crt"));
+           if (!new X509Certificate(readFileSync(join(g, "cert.pem"))).checkPrivateKey(createPrivateKey(readFileSync(join(g, "key.pem"))))) bad.push("pair mismatch");
+           reads++;
+         } catch (e) { bad.push(String(e.code ?? e.message)); }
+       }
+       console.log(JSON.stringify({ reads, bad: bad.slice(0, 5), badCount: bad.length }));`,
+    );
+    const reader = spawn(process.execPath, [script, dir, "1500"], { stdio: ["ignore", "pipe", "inherit"] });
+    let text = "";
+    reader.stdout.on("data", (d: Buffer) => (text += d.toString()));
+    const done = new Promise((r) => reader.on("close", r));
+    let writes = 0;
+    const until = Date.now() + 1300;
+    while (Date.now() < until) {
+      writeCertGeneration(out, gens[writes % gens.length]!, { uid: 0, gid: 0, mode: 0o600 }, { obtainedAt: new Date().toISOString() });
+      writes++;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await done;
+    const res = JSON.parse(text) as { reads: number; badCount: number; bad: string[] };
+    expect(writes).toBeGreaterThan(20);
+    expect(res.reads).toBeGreaterThan(50);
+    expect(res.bad).toEqual([]);
+    expect(generationCount(out)).toBe(2);
+    expect(readdirSync(storeDir(out)).sort()).toEqual(expect.arrayContaining(["current"]));
+    expect(keyMatchesCert(readFileSync(out.keyFile, "utf8"), readFileSync(out.certFile, "utf8"))).toBe(true);
+  });
+});
+
+describe("actions", () => {
+  it.each([
+    [{ type: "reload-or-restart" as const, unit: "etcd.service", timeout: 30 }, ["systemctl", "reload-or-restart", "etcd.service"]],
+    [{ type: "restart" as const, unit: "kubelet.service", timeout: 30 }, ["systemctl", "restart", "kubelet.service"]],
+    [{ type: "signal" as const, unit: "kube-apiserver.service", signal: "SIGHUP", timeout: 30 }, ["systemctl", "kill", "-s", "SIGHUP", "kube-apiserver.service"]],
+    [{ type: "command" as const, argv: ["/bin/true", "x y"], timeout: 30 }, ["/bin/true", "x y"]],
+  ])("%o runs %o", (a, argv) => {
+    expect(actionArgv(a)).toEqual(argv);
+  });
+
+  it("the same action with another timeout is the same action (debounced once)", () => {
+    expect(actionKey({ type: "restart", unit: "u", timeout: 1 })).toBe(actionKey({ type: "restart", unit: "u", timeout: 9 }));
+    expect(actionKey({ type: "restart", unit: "u", timeout: 1 })).not.toBe(actionKey({ type: "reload-or-restart", unit: "u", timeout: 1 }));
+  });
+
+  it("a command that hangs is killed at its timeout; a missing program is a result, not a throw", async () => {
+    const t0 = Date.now();
+    const hung = await runAction({ type: "command", argv: ["sleep", "30"], timeout: 1 });
+    expect(hung).toMatchObject({ ok: false, timedOut: true });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await runAction({ type: "command", argv: ["/nonexistent/hak-reload"], timeout: 5 })).toMatchObject({ ok: false, error: expect.stringMatching(/ENOENT/) });
+    expect(await runAction({ type: "command", argv: ["sh", "-c", "echo oops >&2; exit 3"], timeout: 5 })).toMatchObject({ ok: false, code: 3, stderr: "oops" });
+  });
+});
