@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
+import { mapLimit } from "../common/async.js";
 import { errorMessage } from "../common/errors.js";
 import { latePoint } from "../common/lifetime.js";
 import type { AgentConfig, CertificateOutput, KubeconfigOutput, OutputConfig, SecretOutput } from "./config.js";
@@ -63,6 +64,8 @@ interface Runtime {
 }
 
 const MAX_SLEEP_MS = 30_000;
+/** Certificates obtained at once: enough to overlap key generation and Vault round trips, few enough not to burst. */
+const PARALLEL = 4;
 /** Actions are flushed at the latest this long after the first change, however many follow. */
 const MAX_DEBOUNCE_MS = 30_000;
 
@@ -102,36 +105,9 @@ export class Agent {
   async pass(): Promise<string[]> {
     this.lastTick = this.now();
     const changed: string[] = [];
-    for (const r of this.rt) {
-      if (this.now() < r.retryAt) continue;
-      try {
-        const did =
-          r.out.type === "certificate"
-            ? await this.certificate(r, r.out)
-            : r.out.type === "kubeconfig"
-              ? this.kubeconfig(r, r.out)
-              : await this.secret(r, r.out);
-        if (did) {
-          changed.push(r.out.name);
-          this.metrics.outputWrites.inc({ output: r.out.name });
-          this.pending = addPending(
-            this.pending,
-            r.out.actions.map((a) => ({ key: actionKey(a), action: a })),
-            this.now(),
-          );
-        }
-        r.failures = 0;
-        r.retryAt = 0;
-        r.lastError = undefined;
-      } catch (err) {
-        const delay = backoffDelay(r.failures, { min: this.cfg.renewal.backoffMin, max: this.cfg.renewal.backoffMax }, this.random);
-        r.failures++;
-        r.retryAt = this.now() + delay;
-        r.lastError = errorMessage(err);
-        this.metrics.renewalFailures.inc({ output: r.out.name });
-        this.log.error({ output: r.out.name, attempt: r.failures, retryInSeconds: Math.round(delay / 1000), err: r.lastError }, "output not updated; files left as they were");
-      }
-    }
+    // The identity first (later logins use it), then the other certificates side by side, then what is made of them.
+    const stages = [0, 1, 2].map((stage) => this.rt.filter((r) => this.stage(r.out) === stage));
+    for (const stage of stages) await mapLimit(stage, PARALLEL, (r) => this.step(r, changed));
     this.refreshGauges();
     await this.checkLate();
     if (!this.notified && this.notReady().length === 0) {
@@ -139,6 +115,42 @@ export class Agent {
       this.onReady?.();
     }
     return changed;
+  }
+
+  private stage(o: OutputConfig): number {
+    return o.name === this.cfg.auth.identityOutput ? 0 : o.type === "certificate" ? 1 : 2;
+  }
+
+  /** One output: obtain and write when due; a failure is logged, counted and retried with backoff. */
+  private async step(r: Runtime, changed: string[]): Promise<void> {
+    if (this.now() < r.retryAt) return;
+    try {
+      const did =
+        r.out.type === "certificate"
+          ? await this.certificate(r, r.out)
+          : r.out.type === "kubeconfig"
+            ? this.kubeconfig(r, r.out)
+            : await this.secret(r, r.out);
+      if (did) {
+        changed.push(r.out.name);
+        this.metrics.outputWrites.inc({ output: r.out.name });
+        this.pending = addPending(
+          this.pending,
+          r.out.actions.map((a) => ({ key: actionKey(a), action: a })),
+          this.now(),
+        );
+      }
+      r.failures = 0;
+      r.retryAt = 0;
+      r.lastError = undefined;
+    } catch (err) {
+      const delay = backoffDelay(r.failures, { min: this.cfg.renewal.backoffMin, max: this.cfg.renewal.backoffMax }, this.random);
+      r.failures++;
+      r.retryAt = this.now() + delay;
+      r.lastError = errorMessage(err);
+      this.metrics.renewalFailures.inc({ output: r.out.name });
+      this.log.error({ output: r.out.name, attempt: r.failures, retryInSeconds: Math.round(delay / 1000), err: r.lastError }, "output not updated; files left as they were");
+    }
   }
 
   private async certificate(r: Runtime, out: CertificateOutput): Promise<boolean> {

@@ -62,13 +62,23 @@ export class VaultSession {
     } catch (err) {
       if (!(err instanceof VaultError && err.status === 403)) throw err;
       this.log.warn({ path: err.path }, "Vault refused the token; logging in again");
-      this.drop();
+      // Outputs run side by side: only the first to see the refusal drops the client they shared.
+      if (this.client === c) this.drop();
       return fn(await this.ensure());
     }
   }
 
-  /** A logged-in client; renews the token when due, logs in when there is none or it is (nearly) expired. */
-  async ensure(): Promise<VaultClient> {
+  private inflight: Promise<VaultClient> | undefined;
+
+  /** A logged-in client; renews the token when due, logs in when there is none or it is (nearly) expired. One at a time. */
+  ensure(): Promise<VaultClient> {
+    this.inflight ??= this.ensureNow().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async ensureNow(): Promise<VaultClient> {
     const now = this.now();
     if (this.client && now < this.expiresAt - 5_000) {
       if (now >= this.renewAt) await this.renew();
