@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { freePort } from "../../src/common/localbao.js";
 import { SERVICE_ACCOUNT_SECRET } from "../../src/common/names.js";
 import { certFacts, keyMatchesCert, signedBy } from "../../src/common/x509.js";
 import { Agent } from "../../src/agent/agent.js";
@@ -410,6 +411,37 @@ describe("CLI and systemd", () => {
       receiver.kill();
       if (prev === undefined) delete process.env.NOTIFY_SOCKET;
       else process.env.NOTIFY_SOCKET = prev;
+    }
+  });
+});
+
+describe("token lifecycle and several Vault addresses", () => {
+  it("moves on from an address that does not answer; renews its token at 2/3 of its TTL; logs in again after a revocation", async () => {
+    const dir = join(lab.dir, "etcd2-token");
+    const good = await hostConfig(lab, "etcd2", dir, [certOutput(inv, "etcd2", "etcd-peer", join(dir, "pki"))], { secretId: true });
+    const deadPort = await freePort(); // nothing listens there
+    const cfg = { ...good, vault: { ...good.vault, addresses: [`https://127.0.0.1:${deadPort}`, lab.bao.address] } };
+    let offset = 0;
+    const agent = new Agent(cfg, { log: memoryLogger().log, now: () => Date.now() + offset });
+    try {
+      expect((await agent.pass()).sort()).toEqual(["etcd-peer", "host-identity"]);
+      expect(await metric(agent, "hak_agent_vault_request_failures_total", 'operation="login"')).toBeGreaterThanOrEqual(1);
+      const firstExpiry = agent.session.tokenExpiresAt;
+
+      // 41 minutes on (host tokens live 1 h): the token is renewed, not replaced.
+      offset = 41 * 60_000;
+      await agent.session.renewIfDue();
+      expect(await metric(agent, "hak_agent_vault_requests_total", 'operation="token_renew",status="200"')).toBe(1);
+      expect(agent.session.tokenExpiresAt).toBeGreaterThan(firstExpiry);
+      offset = 0;
+
+      // An operator revokes every token from AppRole logins: the next request is refused, the agent logs in again (cert auth).
+      await lab.root.write("sys/leases/revoke-prefix/auth/approle/login", {});
+      const before = await metric(agent, "hak_agent_vault_logins_total", 'method="cert",result="success"');
+      await agent.session.use((c) => c.read("auth/token/lookup-self"));
+      expect(await metric(agent, "hak_agent_vault_logins_total", 'method="cert",result="success"')).toBe(before + 1);
+    } finally {
+      await agent.session.close();
     }
   });
 });
