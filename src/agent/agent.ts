@@ -286,9 +286,8 @@ export class Agent {
     const now = this.now();
     const times: number[] = [now + MAX_SLEEP_MS];
     for (const r of this.rt) {
-      if (r.retryAt > now) times.push(r.retryAt);
-      if (r.renewAt) times.push(r.renewAt.getTime());
-      if (r.refreshAt) times.push(r.refreshAt);
+      // Only future points: a renewal that is past but waiting out its backoff wakes at retryAt, not in a busy loop.
+      for (const t of [r.retryAt, r.renewAt?.getTime(), r.refreshAt]) if (t !== undefined && t > now) times.push(t);
     }
     if (this.pending) times.push(flushAt(this.pending, this.cfg.renewal.debounce * 1000, MAX_DEBOUNCE_MS));
     const t = this.session.tokenRenewAt;
