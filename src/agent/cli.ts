@@ -24,7 +24,7 @@ function print(s: string): void {
 export function renderStatusTable(rows: OutputStatus[]): string {
   return renderTable(
     ["OUTPUT", "TYPE", "STATE", "EXPIRES", "RENEWS", "NOTE"],
-    rows.map((s) => [s.name, s.type, s.health, s.notAfter ?? "-", s.renewAt ?? "-", s.lastError ?? s.reason ?? ""]),
+    rows.map((s) => [s.name, s.type, s.health, s.notAfter ?? "-", s.renewAt ?? "-", (s.lastError ?? s.reason ?? "").replace(/\n\s*/g, "; ")]),
   );
 }
 
