@@ -12,6 +12,12 @@ path "pki-kubernetes/roles" {
 path "pki-kubernetes/roles/*" {
   capabilities = ["read"]
 }
+path "pki-kubernetes/cel/roles" {
+  capabilities = ["list"]
+}
+path "pki-kubernetes/cel/roles/*" {
+  capabilities = ["read"]
+}
 path "pki-kubernetes/config/*" {
   capabilities = ["read"]
 }
@@ -32,6 +38,12 @@ path "pki-etcd/roles" {
   capabilities = ["list"]
 }
 path "pki-etcd/roles/*" {
+  capabilities = ["read"]
+}
+path "pki-etcd/cel/roles" {
+  capabilities = ["list"]
+}
+path "pki-etcd/cel/roles/*" {
   capabilities = ["read"]
 }
 path "pki-etcd/config/*" {
@@ -56,6 +68,12 @@ path "pki-front-proxy/roles" {
 path "pki-front-proxy/roles/*" {
   capabilities = ["read"]
 }
+path "pki-front-proxy/cel/roles" {
+  capabilities = ["list"]
+}
+path "pki-front-proxy/cel/roles/*" {
+  capabilities = ["read"]
+}
 path "pki-front-proxy/config/*" {
   capabilities = ["read"]
 }
@@ -76,6 +94,12 @@ path "pki-identity/roles" {
   capabilities = ["list"]
 }
 path "pki-identity/roles/*" {
+  capabilities = ["read"]
+}
+path "pki-identity/cel/roles" {
+  capabilities = ["list"]
+}
+path "pki-identity/cel/roles/*" {
   capabilities = ["read"]
 }
 path "pki-identity/config/*" {
@@ -103,6 +127,11 @@ path "sys/mounts/*" {
 path "sys/auth" {
   capabilities = ["read"]
 }
+# Which audit devices exist (drift: a disabled audit device). Listing them
+# needs sudo; sudo here grants no write.
+path "sys/audit" {
+  capabilities = ["read", "sudo"]
+}
 path "sys/policies/acl" {
   capabilities = ["list"]
 }
@@ -113,6 +142,10 @@ path "auth/approle/role" {
   capabilities = ["list"]
 }
 path "auth/approle/role/+" {
+  capabilities = ["read"]
+}
+# The role ID is not secret (the agent config holds it); drift compares it.
+path "auth/approle/role/+/role-id" {
   capabilities = ["read"]
 }
 path "auth/cert/certs" {

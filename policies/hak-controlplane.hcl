@@ -8,6 +8,10 @@ path "pki-kubernetes/sign/apiserver-{{identity.entity.metadata.host}}" {
   capabilities = ["update"]
 }
 
+path "pki-kubernetes/cel/sign/apiserver-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}
+
 path "pki-kubernetes/sign/apiserver-kubelet-client" {
   capabilities = ["update"]
 }
@@ -29,6 +33,10 @@ path "pki-kubernetes/sign/scheduler" {
 }
 
 path "pki-identity/sign/host-identity-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}
+
+path "pki-identity/cel/sign/host-identity-{{identity.entity.metadata.host}}" {
   capabilities = ["update"]
 }
 

@@ -4,3 +4,7 @@
 path "pki-identity/sign/host-identity-{{identity.entity.metadata.host}}" {
   capabilities = ["update"]
 }
+
+path "pki-identity/cel/sign/host-identity-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}

@@ -36,6 +36,15 @@ path "pki-kubernetes/roles" {
 path "pki-kubernetes/roles/*" {
   capabilities = ["create", "read", "update", "delete"]
 }
+path "pki-kubernetes/cel/roles" {
+  capabilities = ["list"]
+}
+path "pki-kubernetes/cel/roles/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+path "pki-kubernetes/cel/sign/*" {
+  capabilities = ["update"]
+}
 path "pki-kubernetes/config/*" {
   capabilities = ["read", "update"]
 }
@@ -66,6 +75,15 @@ path "pki-etcd/roles" {
 }
 path "pki-etcd/roles/*" {
   capabilities = ["create", "read", "update", "delete"]
+}
+path "pki-etcd/cel/roles" {
+  capabilities = ["list"]
+}
+path "pki-etcd/cel/roles/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+path "pki-etcd/cel/sign/*" {
+  capabilities = ["update"]
 }
 path "pki-etcd/config/*" {
   capabilities = ["read", "update"]
@@ -98,6 +116,15 @@ path "pki-front-proxy/roles" {
 path "pki-front-proxy/roles/*" {
   capabilities = ["create", "read", "update", "delete"]
 }
+path "pki-front-proxy/cel/roles" {
+  capabilities = ["list"]
+}
+path "pki-front-proxy/cel/roles/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+path "pki-front-proxy/cel/sign/*" {
+  capabilities = ["update"]
+}
 path "pki-front-proxy/config/*" {
   capabilities = ["read", "update"]
 }
@@ -128,6 +155,15 @@ path "pki-identity/roles" {
 }
 path "pki-identity/roles/*" {
   capabilities = ["create", "read", "update", "delete"]
+}
+path "pki-identity/cel/roles" {
+  capabilities = ["list"]
+}
+path "pki-identity/cel/roles/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+path "pki-identity/cel/sign/*" {
+  capabilities = ["update"]
 }
 path "pki-identity/config/*" {
   capabilities = ["read", "update"]

@@ -12,6 +12,10 @@ path "pki-kubernetes/sign/kubelet-serving-{{identity.entity.metadata.host}}" {
   capabilities = ["update"]
 }
 
+path "pki-kubernetes/cel/sign/kubelet-serving-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}
+
 path "pki-kubernetes/sign/kube-proxy" {
   capabilities = ["update"]
 }
@@ -21,5 +25,9 @@ path "pki-kubernetes/sign/coredns" {
 }
 
 path "pki-identity/sign/host-identity-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}
+
+path "pki-identity/cel/sign/host-identity-{{identity.entity.metadata.host}}" {
   capabilities = ["update"]
 }

@@ -311,3 +311,16 @@ async function killPid(pid: number): Promise<void> {
     /* already gone */
   }
 }
+
+/** Stops a detached local server by its pid file; false when none was running. */
+export async function stopLocalServer(stateDir: string): Promise<boolean> {
+  const pid = readPid(resolve(stateDir));
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  await killPid(pid);
+  return true;
+}

@@ -116,8 +116,9 @@ export class VaultClient {
         ca: opts.tls?.ca,
         cert: opts.tls?.cert,
         key: opts.tls?.key,
-        localAddress: opts.localAddress,
       },
+      // A client option in undici, not a connect option: it reaches every socket the agent opens.
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
       headersTimeout: opts.timeoutMs ?? 15_000,
       bodyTimeout: opts.timeoutMs ?? 15_000,
       connectTimeout: Math.min(opts.timeoutMs ?? 15_000, 10_000),

@@ -20,6 +20,8 @@ import {
 } from "../common/names.js";
 import { POLICIES_DIR } from "../common/paths.js";
 import { PROFILES, PROFILE_NAMES, type Profile } from "../common/profiles.js";
+import { celCapable } from "../common/sign.js";
+import { celProgram } from "./cel.js";
 
 /**
  * The desired state of Vault for an inventory, as plain data: every object
@@ -42,6 +44,7 @@ export type DesiredKind =
   | "ca"
   | "pki-config"
   | "pki-role"
+  | "pki-cel-role"
   | "kv-secret"
   | "policy"
   | "auth-mount"
@@ -81,6 +84,8 @@ export interface DesiredOptions {
   vaultAddresses: string[];
   /** Path of the file audit device on the Vault server; none when undefined. */
   auditFile?: string;
+  /** The server has OpenBao's CEL roles: per-host roles with IP SANs become CEL roles. */
+  cel?: boolean;
 }
 
 export function roleKeyUsage(): string[] {
@@ -193,7 +198,7 @@ function pkiMountObjects(ca: CaName, opts: DesiredOptions): DesiredObject[] {
   ];
 }
 
-function roleObjects(inv: Inventory): DesiredObject[] {
+function roleObjects(inv: Inventory, cel: boolean): DesiredObject[] {
   const out: DesiredObject[] = [];
   for (const name of PROFILE_NAMES) {
     const profile = PROFILES[name];
@@ -201,6 +206,16 @@ function roleObjects(inv: Inventory): DesiredObject[] {
     const hosts: (Host | undefined)[] = profile.perHost ? inv.hosts.filter((h) => profile.hostRoles.includes(h.role)) : [undefined];
     for (const host of hosts) {
       const role = pkiRoleName(name, host?.name);
+      if (cel && host && celCapable(profile.name)) {
+        out.push({
+          kind: "pki-cel-role",
+          id: `pki-cel-role ${mount}/cel/roles/${role}`,
+          path: `${mount}/cel/roles/${role}`,
+          fields: { cel_program: celProgram(inv, profile, host) },
+          host: host.name,
+        });
+        continue;
+      }
       out.push({
         kind: "pki-role",
         id: `pki-role ${mount}/roles/${role}`,
@@ -315,7 +330,7 @@ export function desiredState(inv: Inventory, opts: DesiredOptions): DesiredState
       createOnly: true,
     },
   );
-  objects.push(...roleObjects(inv));
+  objects.push(...roleObjects(inv, opts.cel ?? false));
   for (const p of PRINCIPALS) {
     objects.push({
       kind: "policy",

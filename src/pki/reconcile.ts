@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
+import { mapLimit } from "../common/async.js";
 import { HakError } from "../common/errors.js";
 import { APPROLE_MOUNT, CERT_AUTH_MOUNT, KV_MOUNT, PKI_MOUNT, type CaName, CA_NAMES } from "../common/names.js";
 import { VaultError, type VaultClient } from "../common/vault.js";
@@ -259,6 +260,10 @@ async function planStale(client: VaultClient, rc: ReadContext, desired: DesiredS
     for (const role of await client.list(`${mount}/roles`)) {
       if (!wanted.has(`${mount}/roles/${role}`)) out.push(del("pki-role", `${mount}/roles/${role}`));
     }
+    // Servers without CEL answer 404 here, which lists as empty.
+    for (const role of await client.list(`${mount}/cel/roles`)) {
+      if (!wanted.has(`${mount}/cel/roles/${role}`)) out.push(del("pki-cel-role", `${mount}/cel/roles/${role}`));
+    }
   }
   // On shared auth mounts, only roles that carry nothing but hak policies are hak's.
   for (const [mount, listPath, kind] of [
@@ -281,18 +286,6 @@ async function planStale(client: VaultClient, rc: ReadContext, desired: DesiredS
   return out;
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 export function countActions(entries: PlanEntry[]): Record<Action, number> {
   const counts: Record<Action, number> = { create: 0, update: 0, delete: 0, unchanged: 0 };

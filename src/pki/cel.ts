@@ -1,0 +1,82 @@
+import { isIP } from "node:net";
+import type { Host, Inventory } from "../common/inventory.js";
+import { profileOu } from "../common/names.js";
+import type { Profile } from "../common/profiles.js";
+
+/**
+ * OpenBao (>= 2.3) CEL roles for the per-host profiles that carry IP SANs.
+ * A classic PKI role pins DNS names and the CN but lets a host put any IP
+ * address into its certificate — e.g. a worker could get a serving
+ * certificate for the API's virtual IP. A CEL role checks the parsed CSR
+ * against the host's own addresses and builds the certificate itself. Pure:
+ * the program is data derived from the inventory.
+ */
+
+/** An IP address as a CEL bytes literal: b"\x0a\xf0\x00\x20". */
+export function ipBytesLiteral(ip: string): string {
+  const bytes = isIP(ip) === 4 ? ip.split(".").map(Number) : ipv6Bytes(ip);
+  return `b"${bytes.map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("")}"`;
+}
+
+function ipv6Bytes(ip: string): number[] {
+  const [head, tail] = ip.includes("::") ? ip.split("::") : [ip, undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  return groups.flatMap((g) => {
+    const n = parseInt(g, 16);
+    return [n >> 8, n & 255];
+  });
+}
+
+const str = (s: string) => JSON.stringify(s);
+const list = (xs: readonly string[]) => `[${xs.map(str).join(", ")}]`;
+
+/** KeyUsage is a bit mask on the wire: digitalSignature (1) | keyEncipherment (4), as kubeadm's leaves. */
+const KEY_USAGE = 5;
+
+export interface CelProgram {
+  variables: { name: string; expression: string }[];
+  expression: string;
+}
+
+export function celProgram(inv: Inventory, profile: Profile, host: Host): CelProgram {
+  const cn = profile.commonName(host);
+  const sans = profile.sans(inv, host);
+  const org = profile.organization(host);
+  const eku = [
+    ...(profile.usage !== "client" ? ["ExtKeyUsage.ExtKeyUsageServerAuth"] : []),
+    ...(profile.usage !== "server" ? ["ExtKeyUsage.ExtKeyUsageClientAuth"] : []),
+  ];
+  const ips = `{${sans.ip.map((ip) => `${str(ip)}: ${ipBytesLiteral(ip)}`).join(", ")}}`;
+  const ttl = `duration("${inv.leafTtl}s")`;
+  return {
+    variables: [
+      { name: "allowed_ips", expression: ips },
+      { name: "allowed_dns", expression: list(sans.dns) },
+      { name: "cn_ok", expression: `parsed_csr.Subject.CommonName == ${str(cn)}` },
+      { name: "dns_ok", expression: "parsed_csr.DNSNames.all(d, d in allowed_dns)" },
+      { name: "ip_ok", expression: "parsed_csr.IPAddresses.all(i, i in allowed_ips)" },
+      { name: "other_ok", expression: "parsed_csr.EmailAddresses.size() == 0 && parsed_csr.URIs.size() == 0" },
+      // A shorter lifetime may be asked for ("ttl": "8h"); never a longer one.
+      { name: "lifetime", expression: `"ttl" in request && duration(string(request.ttl)) < ${ttl} ? duration(string(request.ttl)) : ${ttl}` },
+    ],
+    // The certificate is built only once every check passed: CEL evaluates variables eagerly.
+    expression: [
+      `!cn_ok ? "common name " + parsed_csr.Subject.CommonName + " not allowed by this role (want ${cn})"`,
+      `: !dns_ok ? "a DNS SAN is not allowed by this role (allowed: ${sans.dns.join(", ")})"`,
+      `: !ip_ok ? "an IP SAN is not allowed by this role (allowed: ${sans.ip.join(", ") || "none"})"`,
+      `: !other_ok ? "email and URI SANs are not allowed"`,
+      `: ValidationOutput{template: CertTemplate{`,
+      `    Subject: PKIX.Name{CommonName: parsed_csr.Subject.CommonName, Organization: ${list(org ? [org] : [])}, OrganizationUnit: ${list([profileOu(profile.name)])}},`,
+      `    NotBefore: now - duration("300s"),`,
+      `    NotAfter: now + lifetime,`,
+      `    KeyUsage: ${KEY_USAGE},`,
+      `    ExtKeyUsage: [${eku.join(", ")}],`,
+      `    BasicConstraintsValid: true,`,
+      `    DNSNames: parsed_csr.DNSNames,`,
+      `    IPAddresses: parsed_csr.IPAddresses.map(i, net.IP{IP: allowed_ips[i]})`,
+      `}}`,
+    ].join("\n"),
+  };
+}

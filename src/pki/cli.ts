@@ -1,0 +1,150 @@
+import { resolve } from "node:path";
+import { Command, Option } from "commander";
+import { addInventoryOption, addVaultOptions, exitWith, inventoryFrom, runProgram, vaultFrom, type InventoryFlags, type VaultFlags } from "../common/cli.js";
+import { InputError } from "../common/errors.js";
+import { startLocalServer } from "../common/localbao.js";
+import { PROFILE_NAMES } from "../common/profiles.js";
+import { bootstrap } from "./bootstrap.js";
+import { signProfile, writeCertFiles, writeKubeconfigFile } from "./issue.js";
+import { renderPlan } from "./render-plan.js";
+import { readStatus, renderStatus } from "./status.js";
+import { serveCommand } from "./serve/command.js";
+
+type Flags = VaultFlags & InventoryFlags;
+
+function print(s: string): void {
+  process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command("hak-pki")
+    .description("Reconciles Vault/OpenBao to the PKI of an HA Kubernetes cluster, issues and reports certificates.")
+    .showHelpAfterError("(run with --help for usage)");
+
+  addInventoryOption(
+    addVaultOptions(
+      program
+        .command("bootstrap")
+        .description("create or update mounts, CAs, roles, policies, auth and host identities to match the inventory")
+        .option("--dry-run", "print the plan (create / update / delete / unchanged) and change nothing")
+        .option("--audit-file <path>", "file audit device on the Vault server that must exist (OpenBao: declared in its config)")
+        .option("--no-cel", "classic PKI roles only, even where OpenBao has CEL roles (IP SANs are then not pinned)")
+        .option("-v, --verbose", "list unchanged objects too")
+        .option("--json", "the plan as JSON"),
+    ),
+  ).action(async (o: Flags & { dryRun?: boolean; auditFile?: string; verbose?: boolean; json?: boolean; cel: boolean }) => {
+    const inv = inventoryFrom(o);
+    const client = vaultFrom(o);
+    try {
+      const started = performance.now();
+      const plan = await bootstrap(client, inv, {
+        dryRun: o.dryRun,
+        auditFile: o.auditFile,
+        cel: o.cel ? undefined : false,
+        onStep: o.json ? undefined : (e) => process.stderr.write(`  ${e.action.padEnd(9)} ${e.id}\n`),
+      });
+      const seconds = (performance.now() - started) / 1000;
+      if (o.json) print(JSON.stringify({ ...plan, entries: plan.entries.map(({ apply: _a, ...e }) => e), seconds }, null, 2));
+      else print(renderPlan(plan, { cluster: inv.name, verbose: o.verbose ?? false, seconds }));
+    } finally {
+      await client.close();
+    }
+  });
+
+  addInventoryOption(
+    addVaultOptions(
+      program
+        .command("issue")
+        .description("make a key here, have Vault sign a CSR for PROFILE, write cert, key (0600) and CA")
+        .argument("<profile>", `one of: ${PROFILE_NAMES.join(", ")}`)
+        .option("--name <host>", "the host, for per-host profiles (etcd-server, apiserver, kubelet, ...)")
+        .option("--out <dir>", "folder for the files", ".")
+        .option("--kubeconfig <file>", "also write a kubeconfig (admin, super-admin, controller-manager, scheduler, kubelet, kube-proxy)")
+        .addOption(new Option("--key-type <type>", "private key type").choices(["ec", "rsa"]).default("ec"))
+        .option("--ttl <duration>", "shorter lifetime than the role's, e.g. 8h")
+        .option("--json", "report as JSON"),
+    ),
+  ).action(async (profile: string, o: Flags & { name?: string; out: string; kubeconfig?: string; keyType: "ec" | "rsa"; ttl?: string; json?: boolean }) => {
+    const inv = inventoryFrom(o);
+    const client = vaultFrom(o);
+    try {
+      const signed = await signProfile(client, inv, { profile, host: o.name, keyType: o.keyType, ttl: o.ttl });
+      const files = writeCertFiles(resolve(o.out), signed);
+      const kubeconfig = o.kubeconfig ? writeKubeconfigFile(resolve(o.kubeconfig), inv, signed) : undefined;
+      const report = { profile: signed.profile, host: signed.host ?? null, serial: signed.serial, expires: signed.expiration.toISOString(), files: { ...files, kubeconfig } };
+      if (o.json) print(JSON.stringify(report, null, 2));
+      else
+        print(
+          [
+            `issued ${signed.profile}${signed.host ? ` for ${signed.host}` : ""}: serial ${signed.serial}, expires ${report.expires}`,
+            `  certificate  ${files.cert}`,
+            `  key          ${files.key} (0600)`,
+            `  CA           ${files.ca}`,
+            ...(kubeconfig ? [`  kubeconfig   ${kubeconfig} (0600)`] : []),
+          ].join("\n"),
+        );
+    } finally {
+      await client.close();
+    }
+  });
+
+  const status = addInventoryOption(
+    addVaultOptions(
+      program
+        .command("status")
+        .alias("check-expiration")
+        .description("what Vault has issued and the CAs, with expiry and renewal times (like kubeadm certs check-expiration)")
+        .option("--json", "as JSON"),
+    ),
+  );
+  status.action(async (o: Flags & { json?: boolean }) => {
+    const inv = inventoryFrom(o);
+    const client = vaultFrom(o);
+    try {
+      const report = await readStatus(client, inv);
+      print(o.json ? JSON.stringify(report, null, 2) : renderStatus(report));
+      // Like kubeadm, the report itself succeeds; an expired certificate is worth a non-zero exit for scripts.
+      if (report.certificates.some((c) => c.state === "expired")) exitWith(1);
+    } finally {
+      await client.close();
+    }
+  });
+
+  program.addCommand(serveCommand());
+
+  const local = program.command("local-server").description("the local OpenBao of vault-dev.hcl (demo and development)");
+  local
+    .command("start")
+    .description("start it (or reuse it), initialise on first start, unseal, print the environment to use it")
+    .option("--state-dir <dir>", "state folder", ".state/bao")
+    .option("--port <port>", "API port", "8200")
+    .action(async (o: { stateDir: string; port: string }) => {
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 1 || port > 65534) throw new InputError(`not a port: ${o.port}`, { where: "--port" });
+      const bao = await startLocalServer({ stateDir: o.stateDir, port, clusterPort: port + 1, detached: true });
+      const stateDir = resolve(o.stateDir);
+      print(
+        [
+          `OpenBao is running at ${bao.address} (pid ${bao.pid ?? "?"}); UI: ${bao.address}/ui`,
+          `root token and unseal key: ${stateDir}/init.json (0600); audit log: ${stateDir}/audit.log`,
+          "",
+          `export VAULT_ADDR=${bao.address}`,
+          `export VAULT_CACERT=${bao.caFile}`,
+          `export VAULT_TOKEN=$(node -p 'require("${stateDir}/init.json").root_token')`,
+        ].join("\n"),
+      );
+    });
+  local
+    .command("stop")
+    .description("stop it (data stays in the state folder)")
+    .option("--state-dir <dir>", "state folder", ".state/bao")
+    .action(async (o: { stateDir: string }) => {
+      const { stopLocalServer } = await import("../common/localbao.js");
+      print((await stopLocalServer(o.stateDir)) ? "stopped" : "not running");
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  return runProgram(buildProgram(), argv);
+}

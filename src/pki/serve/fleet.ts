@@ -1,0 +1,189 @@
+import { HOST_ROLES, type HostRole, type Inventory } from "../../common/inventory.js";
+import { latePoint, lifeState, renewalPoint } from "../../common/lifetime.js";
+import { PROFILES, profilesForRole, type ProfileName } from "../../common/profiles.js";
+import type { IssuedCert } from "../issued.js";
+
+/**
+ * The fleet as the issuer sees it: for every identity the inventory expects
+ * and every profile it holds, what Vault last signed for it and how close that
+ * is to expiry. Pure: a function of (inventory, issued certificates, now).
+ */
+
+export const CERT_STATES = ["expired", "late", "missing", "soon", "ok"] as const;
+/**
+ * ok: before the renewal point; soon: past it (the agent should be renewing
+ * now); late: in the last sixth of the lifetime without a newer certificate;
+ * expired: past notAfter; missing: never signed.
+ */
+export type CertState = (typeof CERT_STATES)[number];
+
+/** Worst first: the order of CERT_STATES. */
+export function severity(s: CertState): number {
+  return CERT_STATES.length - CERT_STATES.indexOf(s);
+}
+
+/** States that raise an alert when an identity enters them. */
+export const ALERTING_STATES: readonly CertState[] = ["late", "expired", "missing"];
+
+/**
+ * Who holds an identity. Per-host profiles are held by one host; a shared
+ * profile (apiserver-etcd-client, kube-proxy, ...) is signed with the same
+ * subject for every host of a role, so a stored certificate does not say which
+ * host holds it: those are tracked as one pool per profile.
+ */
+export type Holder = { kind: "host"; host: string; role: HostRole } | { kind: "shared"; role: HostRole; hosts: string[] };
+
+export interface FleetEntry {
+  /** Stable key: "<host>/<profile>" or "shared:<role>/<profile>". */
+  id: string;
+  /** Row label on the page: the host, or "<role> hosts (shared)". */
+  identity: string;
+  holder: Holder;
+  profile: ProfileName;
+  ca: string;
+  state: CertState;
+  serial?: string;
+  issuedAt?: string;
+  expiresAt?: string;
+  renewAt?: string;
+  lateAt?: string;
+  /** Seconds until notAfter (negative once expired). */
+  secondsLeft?: number;
+  /** Shared pools: how many current certificates exist and how many holders need one. */
+  current?: number;
+  needed?: number;
+}
+
+export function sharedLabel(role: HostRole): string {
+  return `${role} hosts (shared)`;
+}
+
+function entryFor(id: string, identity: string, holder: Holder, profile: ProfileName, cert: IssuedCert | undefined, now: Date): FleetEntry {
+  const base = { id, identity, holder, profile, ca: PROFILES[profile].ca };
+  if (!cert) return { ...base, state: "missing" };
+  const { notBefore, notAfter } = cert.facts;
+  return {
+    ...base,
+    state: lifeState(now, notBefore, notAfter),
+    serial: cert.serial,
+    issuedAt: notBefore.toISOString(),
+    expiresAt: notAfter.toISOString(),
+    renewAt: renewalPoint(notBefore, notAfter).toISOString(),
+    lateAt: latePoint(notBefore, notAfter).toISOString(),
+    secondsLeft: Math.round((notAfter.getTime() - now.getTime()) / 1000),
+  };
+}
+
+/** Newest first: by notBefore, then notAfter, then serial for a stable order. */
+function newestFirst(a: IssuedCert, b: IssuedCert): number {
+  return (
+    b.facts.notBefore.getTime() - a.facts.notBefore.getTime() ||
+    b.facts.notAfter.getTime() - a.facts.notAfter.getTime() ||
+    (a.serial < b.serial ? -1 : 1)
+  );
+}
+
+/**
+ * Every expected identity × profile with its state, worst first.
+ *
+ * Per host: the newest certificate signed for that host and profile.
+ * Shared pool of N holders: the N-th newest certificate among the unexpired
+ * ones (else the newest expired one): if one holder stopped renewing, the
+ * pool takes its state, though Vault's store cannot tell which host it is.
+ */
+export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now: Date): FleetEntry[] {
+  const byKey = new Map<string, IssuedCert[]>();
+  for (const c of issued) {
+    // Revoked certificates are not held; certificates without a hak profile are someone else's.
+    if (c.revoked || !c.profile) continue;
+    const key = c.host === undefined ? `*/${c.profile}` : `${c.host}/${c.profile}`;
+    const list = byKey.get(key) ?? [];
+    list.push(c);
+    byKey.set(key, list);
+  }
+  for (const list of byKey.values()) list.sort(newestFirst);
+
+  const out: FleetEntry[] = [];
+  const sharedHolders = new Map<ProfileName, { role: HostRole; hosts: string[] }>();
+  for (const host of inv.hosts) {
+    for (const p of profilesForRole(host.role)) {
+      if (p.perHost) {
+        const id = `${host.name}/${p.name}`;
+        out.push(entryFor(id, host.name, { kind: "host", host: host.name, role: host.role }, p.name, byKey.get(id)?.[0], now));
+      } else {
+        const pool = sharedHolders.get(p.name) ?? { role: host.role, hosts: [] };
+        pool.hosts.push(host.name);
+        sharedHolders.set(p.name, pool);
+      }
+    }
+  }
+  for (const [profile, { role, hosts }] of sharedHolders) {
+    const certs = byKey.get(`*/${profile}`) ?? [];
+    const live = certs.filter((c) => c.facts.notAfter.getTime() > now.getTime());
+    const needed = hosts.length;
+    const pick = live.length >= needed ? live[needed - 1] : live.length > 0 ? live[live.length - 1] : certs[0];
+    const holder: Holder = { kind: "shared", role, hosts };
+    const e = entryFor(`shared:${role}/${profile}`, sharedLabel(role), holder, profile, pick, now);
+    // Fewer current certificates than holders: some holder has none; with some
+    // present the pool is at best late (someone is without a valid one).
+    if (live.length > 0 && live.length < needed && severity(e.state) < severity("late")) e.state = "late";
+    out.push({ ...e, current: live.length, needed });
+  }
+  return sortWorstFirst(out);
+}
+
+export function sortWorstFirst(entries: FleetEntry[]): FleetEntry[] {
+  return [...entries].sort(
+    (a, b) =>
+      severity(b.state) - severity(a.state) ||
+      (a.secondsLeft ?? -Infinity) - (b.secondsLeft ?? -Infinity) ||
+      a.identity.localeCompare(b.identity) ||
+      a.profile.localeCompare(b.profile),
+  );
+}
+
+export function countByState(entries: readonly FleetEntry[]): Record<CertState, number> {
+  const counts = Object.fromEntries(CERT_STATES.map((s) => [s, 0])) as Record<CertState, number>;
+  for (const e of entries) counts[e.state]++;
+  return counts;
+}
+
+/** One page row: an identity (host or shared pool) and its cells by profile. */
+export interface FleetRow {
+  identity: string;
+  /** The hosts behind the row: one, or a shared pool's holders. */
+  hosts: string[];
+  role: HostRole;
+  shared: boolean;
+  worst: CertState;
+  cells: Map<ProfileName, FleetEntry>;
+}
+
+/** Groups entries by identity, rows worst first (then soonest expiry), for the page. */
+export function fleetRows(entries: readonly FleetEntry[]): FleetRow[] {
+  const rows = new Map<string, FleetRow & { minLeft: number }>();
+  for (const e of entries) {
+    let row = rows.get(e.identity);
+    if (!row) {
+      const hosts = e.holder.kind === "host" ? [e.holder.host] : e.holder.hosts;
+      row = { identity: e.identity, hosts, role: e.holder.role, shared: e.holder.kind === "shared", worst: e.state, cells: new Map(), minLeft: Infinity };
+      rows.set(e.identity, row);
+    }
+    row.cells.set(e.profile, e);
+    if (severity(e.state) > severity(row.worst)) row.worst = e.state;
+    row.minLeft = Math.min(row.minLeft, e.secondsLeft ?? -Infinity);
+  }
+  // Among rows in trouble the most urgent comes first; healthy (and missing) rows keep the inventory's order of roles, hosts before pools.
+  const urgent = (r: FleetRow) => r.worst === "expired" || r.worst === "late" || r.worst === "soon";
+  const roleIndex = (r: FleetRow) => HOST_ROLES.indexOf(r.role);
+  return [...rows.values()]
+    .sort(
+      (a, b) =>
+        severity(b.worst) - severity(a.worst) ||
+        (urgent(a) ? a.minLeft - b.minLeft : 0) ||
+        roleIndex(a) - roleIndex(b) ||
+        Number(a.shared) - Number(b.shared) ||
+        a.identity.localeCompare(b.identity, "en", { numeric: true }),
+    )
+    .map(({ minLeft: _m, ...r }) => r);
+}

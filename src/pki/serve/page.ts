@@ -1,0 +1,188 @@
+import { html, raw } from "hono/html";
+import type { HtmlEscapedString } from "hono/utils/html";
+import { formatDuration } from "../../common/duration.js";
+import { CA_NAMES, type CaName } from "../../common/names.js";
+import { PROFILE_NAMES, PROFILES, type ProfileName } from "../../common/profiles.js";
+import { CERT_STATES, fleetRows, type CertState, type FleetEntry } from "./fleet.js";
+import type { Snapshot } from "./monitor.js";
+
+/**
+ * The fleet page: server-rendered HTML, every value escaped by hono's html``
+ * template, no script. It reloads itself with <meta http-equiv="refresh">,
+ * so it works the same with JavaScript off.
+ */
+
+const STATE_TEXT: Record<CertState, string> = {
+  expired: "expired",
+  late: "late",
+  missing: "missing",
+  soon: "renewing",
+  ok: "ok",
+};
+
+const STATE_HELP: Record<CertState, string> = {
+  expired: "past notAfter: whatever uses it is failing",
+  late: "in its last sixth of life and not renewed",
+  missing: "never signed: host not enrolled or agent never ran",
+  soon: "past the renewal point (2/3); the agent should renew it now",
+  ok: "valid, renewal not due yet",
+};
+
+/** "19d 4h", "3h 12m", "45s": the two largest units. */
+export function shortDuration(seconds: number): string {
+  const rounded = Math.abs(seconds) >= 3600 ? Math.round(seconds / 60) * 60 : Math.round(seconds);
+  return (formatDuration(Math.abs(rounded)).match(/\d+[dhms]/g) ?? ["0s"]).slice(0, 2).join(" ");
+}
+
+function timeText(e: FleetEntry): string {
+  if (e.state === "missing" || e.secondsLeft === undefined) return "never issued";
+  if (e.secondsLeft <= 0) return `${shortDuration(-e.secondsLeft)} ago`;
+  return `${shortDuration(e.secondsLeft)} left`;
+}
+
+function cell(e: FleetEntry | undefined): HtmlEscapedString | Promise<HtmlEscapedString> {
+  if (!e) return html`<td class="na" aria-label="not held">·</td>`;
+  const title =
+    e.state === "missing"
+      ? `${e.profile}: no certificate signed`
+      : `${e.profile} serial ${e.serial}\nissued ${e.issuedAt}\nrenew at ${e.renewAt}\nexpires ${e.expiresAt}` +
+        (e.needed !== undefined ? `\n${e.current}/${e.needed} holders have a current certificate` : "");
+  return html`<td class="cell s-${e.state}" data-state="${e.state}" data-profile="${e.profile}" title="${title}">
+    <span class="st">${STATE_TEXT[e.state]}</span><span class="left">${timeText(e)}</span>${e.needed !== undefined
+      ? html`<span class="pool">${e.current}/${e.needed} current</span>`
+      : ""}
+  </td>`;
+}
+
+const CSS = `
+:root { color-scheme: light; --ok:#1f7a3a; --ok-bg:#e3f4e8; --soon:#7a5d00; --soon-bg:#fff4c2; --late:#9a3d00; --late-bg:#ffd9b8;
+  --expired:#fff; --expired-bg:#c62828; --missing:#fff; --missing-bg:#5b4a8a; --line:#d9dde3; --muted:#5f6b7a; }
+* { box-sizing: border-box; }
+body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1d2530; background: #f6f7f9; }
+header { padding: 16px 24px; background: #1d2530; color: #fff; display: flex; flex-wrap: wrap; gap: 8px 24px; align-items: baseline; }
+header h1 { font-size: 18px; margin: 0; font-weight: 600; }
+header .meta { color: #b8c2cf; font-size: 13px; }
+main { padding: 16px 24px 32px; }
+.summary { display: flex; flex-wrap: wrap; gap: 8px; margin: 0 0 14px; padding: 0; list-style: none; }
+.summary li { padding: 6px 12px; border-radius: 6px; font-weight: 600; border: 1px solid rgba(0,0,0,.08); }
+.summary li.zero { opacity: .45; font-weight: 400; }
+.banner { padding: 10px 14px; border-radius: 6px; margin: 0 0 14px; background: #fdecea; border: 1px solid #f5c2bd; color: #7d1f17; }
+.wrap { overflow-x: auto; background: #fff; border: 1px solid var(--line); border-radius: 8px; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border-bottom: 1px solid var(--line); padding: 6px 8px; text-align: left; vertical-align: top; }
+thead th { background: #eef1f5; font-size: 12px; font-weight: 600; color: #334; vertical-align: bottom; }
+thead tr.ca th { font-size: 11px; font-weight: 400; color: var(--muted); text-transform: uppercase; letter-spacing: .05em; border-left: 2px solid #fff; }
+tbody th { white-space: nowrap; font-weight: 600; }
+tbody th .role { display: block; font-weight: 400; color: var(--muted); font-size: 12px; }
+td.cell { min-width: 78px; border-left: 3px solid transparent; }
+td.cell .st { display: block; font-weight: 600; text-transform: uppercase; font-size: 11px; letter-spacing: .04em; }
+td.cell .left, td.cell .pool { display: block; font-size: 12px; font-variant-numeric: tabular-nums; }
+td.na { color: #c0c6cf; text-align: center; }
+.s-ok { background: var(--ok-bg); color: var(--ok); }
+.s-soon { background: var(--soon-bg); color: var(--soon); }
+.s-late { background: var(--late-bg); color: var(--late); }
+.s-expired { background: var(--expired-bg); color: var(--expired); }
+.s-missing { background: var(--missing-bg); color: var(--missing); }
+td.cell.s-ok { border-left-color: #7cc592; } td.cell.s-soon { border-left-color: #e0b800; }
+td.cell.s-late { border-left-color: #e06d00; } td.cell.s-expired { border-left-color: #7f1010; } td.cell.s-missing { border-left-color: #2f2450; }
+section { margin-top: 20px; }
+h2 { font-size: 15px; margin: 0 0 8px; }
+.legend { display: flex; flex-wrap: wrap; gap: 6px 18px; font-size: 12px; color: var(--muted); margin-top: 10px; }
+.legend b { display: inline-block; padding: 1px 6px; border-radius: 4px; margin-right: 4px; font-size: 11px; text-transform: uppercase; }
+.drift li { margin: 4px 0; } .drift code { font-size: 12px; }
+.drift ul.changes { margin: 2px 0 8px; padding-left: 18px; color: #3a4656; } .drift ul.changes li { margin: 1px 0; list-style: square; }
+.ok-note { color: var(--ok); }
+footer { color: var(--muted); font-size: 12px; margin-top: 20px; }
+a { color: #1a5fb4; }
+`;
+
+function summary(s: Snapshot) {
+  return html`<ul class="summary" aria-label="certificates by state">
+    ${CERT_STATES.map(
+      (st) => html`<li class="s-${st}${s.counts[st] === 0 ? " zero" : ""}" data-count="${st}">${s.counts[st]} ${STATE_TEXT[st]}</li>`,
+    )}
+  </ul>`;
+}
+
+function driftSection(s: Snapshot) {
+  if (s.driftError) return html`<section class="drift"><h2>Drift</h2><p class="banner">Could not compare Vault with the desired state: ${s.driftError}</p></section>`;
+  if (!s.drift) return html`<section class="drift"><h2>Drift</h2><p>Not checked yet.</p></section>`;
+  if (s.drift.items.length === 0)
+    return html`<section class="drift" data-drift="0"><h2>Drift</h2><p class="ok-note">Vault matches the desired state (${s.drift.compared} objects compared at ${when(s.drift.checkedAt)}).</p></section>`;
+  return html`<section class="drift" data-drift="${s.drift.items.length}">
+    <h2>Drift: ${s.drift.items.length} object(s) differ from the desired state</h2>
+    <p>Checked ${when(s.drift.checkedAt)}. Vault's value -&gt; desired value; <code>hak-pki bootstrap</code> would make these changes, serve changes nothing.</p>
+    <ul>
+      ${s.drift.items.map(
+        (d) =>
+          html`<li data-drift-id="${d.id}"><b>${d.action}</b> <code>${d.id}</code>${d.changes.length > 0
+            ? html`<ul class="changes">${d.changes.map((c) => html`<li><code>${c}</code></li>`)}</ul>`
+            : ""}</li>`,
+      )}
+    </ul>
+  </section>`;
+}
+
+const CA_LABEL: Record<CaName, string> = { etcd: "etcd CA", kubernetes: "kubernetes CA", "front-proxy": "front-proxy CA", identity: "hak identity CA" };
+
+/** Profile columns present in the fleet, grouped by the CA that signs them. */
+function columnGroups(fleet: readonly FleetEntry[]): { ca: CaName; profiles: ProfileName[] }[] {
+  const used = new Set(fleet.map((e) => e.profile));
+  return CA_NAMES.map((ca) => ({ ca, profiles: PROFILE_NAMES.filter((p) => used.has(p) && PROFILES[p].ca === ca) })).filter((g) => g.profiles.length > 0);
+}
+
+/** Lets a long profile name wrap after its hyphens instead of widening the table. */
+function wrapHyphens(name: string) {
+  return raw(name.split("-").map((part) => html`${part}`.toString()).join("-<wbr>"));
+}
+
+function when(iso: string | undefined): string {
+  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC` : "never";
+}
+
+export function renderFleetPage(s: Snapshot, opts: { refreshSeconds: number }) {
+  const rows = fleetRows(s.fleet);
+  const groups = columnGroups(s.fleet);
+  const columns = groups.flatMap((g) => g.profiles);
+  const problems = s.counts.expired + s.counts.late + s.counts.missing;
+  const title = `${problems > 0 ? `(${problems}) ` : ""}hak fleet · ${s.cluster}`;
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="${opts.refreshSeconds}">
+<title>${title}</title>
+<style>${raw(CSS)}</style>
+</head>
+<body>
+<header>
+  <h1>hak fleet · ${s.cluster}</h1>
+  <span class="meta">certificates Vault signed, per host and profile · as of ${when(s.lastSuccess)} · refreshes every ${opts.refreshSeconds}s</span>
+</header>
+<main>
+  ${s.error ? html`<p class="banner" role="alert">Vault could not be read: ${s.error}${s.lastSuccess ? ` (showing ${when(s.lastSuccess)})` : ""}</p>` : ""}
+  ${summary(s)}
+  <div class="wrap">
+  <table>
+    <thead>
+      <tr class="ca"><th></th>${groups.map((g) => html`<th scope="colgroup" colspan="${g.profiles.length}">${CA_LABEL[g.ca]}</th>`)}</tr>
+      <tr><th scope="col">host</th>${columns.map((p) => html`<th scope="col">${wrapHyphens(p)}</th>`)}</tr>
+    </thead>
+    <tbody>
+      ${rows.map(
+        (r) => html`<tr data-identity="${r.identity}" data-worst="${r.worst}">
+        <th scope="row">${r.identity}<span class="role">${r.shared ? r.hosts.join(", ") : r.role}</span></th>
+        ${columns.map((p) => cell(r.cells.get(p)))}
+      </tr>`,
+      )}
+    </tbody>
+  </table>
+  </div>
+  <div class="legend">${CERT_STATES.map((st) => html`<span><b class="s-${st}">${STATE_TEXT[st]}</b>${STATE_HELP[st]}</span>`)}</div>
+  ${driftSection(s)}
+  <footer>Rows worst first. Shared profiles (same subject on every host of a role) are one pool: Vault's store cannot tell which host holds which. JSON: <a href="api/fleet">/api/fleet</a> · metrics: <a href="metrics">/metrics</a></footer>
+</main>
+</body>
+</html>`;
+}

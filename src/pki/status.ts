@@ -1,0 +1,89 @@
+import type { Inventory } from "../common/inventory.js";
+import { lifeState, renewalPoint, type LifeState } from "../common/lifetime.js";
+import { formatExpiry, formatResidual, renderTable } from "../common/table.js";
+import type { VaultClient } from "../common/vault.js";
+import { latestByIdentity, listIssued, readCaCerts, type CaCert, type IssuedCert } from "./issued.js";
+
+/**
+ * `hak-pki status` (alias `check-expiration`): kubeadm's two tables, with
+ * what kubeadm cannot know — which host holds a certificate and when it
+ * will be renewed.
+ */
+
+export interface CertRow {
+  certificate: string;
+  host: string | null;
+  serial: string;
+  expires: string;
+  residualSeconds: number;
+  renewsAt: string;
+  state: LifeState;
+  certificateAuthority: string;
+  externallyManaged: boolean;
+}
+
+export interface CaRow {
+  certificateAuthority: string;
+  commonName: string;
+  expires: string;
+  residualSeconds: number;
+  externallyManaged: boolean;
+}
+
+export interface StatusReport {
+  certificates: CertRow[];
+  certificateAuthorities: CaRow[];
+}
+
+export function buildStatus(now: Date, cas: CaCert[], latest: Iterable<IssuedCert>): StatusReport {
+  const certificates = [...latest]
+    .map((c) => ({
+      certificate: c.profile ?? c.facts.commonName,
+      host: c.host ?? null,
+      serial: c.serial,
+      expires: c.facts.notAfter.toISOString(),
+      residualSeconds: Math.floor((c.facts.notAfter.getTime() - now.getTime()) / 1000),
+      renewsAt: renewalPoint(c.facts.notBefore, c.facts.notAfter).toISOString(),
+      state: lifeState(now, c.facts.notBefore, c.facts.notAfter),
+      certificateAuthority: c.ca,
+      // Vault holds the CA keys: nothing here is on a local disk for kubeadm to renew.
+      externallyManaged: true,
+    }))
+    .sort((a, b) => a.certificate.localeCompare(b.certificate) || (a.host ?? "").localeCompare(b.host ?? ""));
+  const certificateAuthorities = cas.map((c) => ({
+    certificateAuthority: c.ca,
+    commonName: c.facts.commonName,
+    expires: c.facts.notAfter.toISOString(),
+    residualSeconds: Math.floor((c.facts.notAfter.getTime() - now.getTime()) / 1000),
+    externallyManaged: true,
+  }));
+  return { certificates, certificateAuthorities };
+}
+
+export async function readStatus(client: VaultClient, inv: Inventory, now = new Date()): Promise<StatusReport> {
+  const names = new Set(inv.hosts.map((h) => h.name));
+  const [cas, issued] = await Promise.all([readCaCerts(client), listIssued(client, names)]);
+  return buildStatus(now, cas, latestByIdentity(issued).values());
+}
+
+export function renderStatus(r: StatusReport): string {
+  const certs = renderTable(
+    ["CERTIFICATE", "HOST", "EXPIRES", "RESIDUAL TIME", "RENEWS AT", "STATE", "CERTIFICATE AUTHORITY", "EXTERNALLY MANAGED"],
+    r.certificates.map((c) => [
+      c.certificate,
+      c.host ?? "-",
+      formatExpiry(new Date(c.expires)),
+      formatResidual(c.residualSeconds * 1000),
+      formatExpiry(new Date(c.renewsAt)),
+      c.state,
+      c.certificateAuthority,
+      c.externallyManaged ? "yes" : "no",
+    ]),
+  );
+  const cas = renderTable(
+    ["CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME", "EXTERNALLY MANAGED"],
+    r.certificateAuthorities.map((c) => [c.certificateAuthority, formatExpiry(new Date(c.expires)), formatResidual(c.residualSeconds * 1000), "yes"]),
+  );
+  const none = r.certificates.length === 0 ? "\n(no certificates issued yet)" : "";
+  return `${certs}${none}\n\n${cas}\n`;
+}

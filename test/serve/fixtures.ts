@@ -1,0 +1,49 @@
+import { parseInventory, type Inventory } from "../../src/common/inventory.js";
+import { PKI_MOUNT } from "../../src/common/names.js";
+import { PROFILES, type ProfileName } from "../../src/common/profiles.js";
+import type { CertFacts } from "../../src/common/x509.js";
+import type { IssuedCert } from "../../src/pki/issued.js";
+
+/** A small inventory for pure tests: one host per role. */
+export function smallInventory(extraHosts: { name: string; role: "etcd" | "controlplane" | "worker" | "loadbalancer"; address: string }[] = []): Inventory {
+  return parseInventory({
+    name: "t",
+    hostDomain: "k8s.test",
+    apiVip: "127.0.30.10",
+    serviceCidr: "10.32.0.0/24",
+    podCidr: "10.200.0.0/16",
+    hosts: [
+      { name: "etcd1", role: "etcd", address: "127.0.30.11" },
+      { name: "cp1", role: "controlplane", address: "127.0.30.21" },
+      { name: "w1", role: "worker", address: "127.0.30.31" },
+      ...extraHosts,
+    ],
+  });
+}
+
+let serialCounter = 1;
+
+/** An issued-certificate record as listIssued returns it, for pure tests of the fleet logic. */
+export function issued(profile: ProfileName, host: string | undefined, notBefore: Date, notAfter: Date, opts: { revoked?: boolean } = {}): IssuedCert {
+  const serial = (serialCounter++).toString(16).padStart(2, "0");
+  const ca = PROFILES[profile].ca;
+  const facts: CertFacts = {
+    serial,
+    commonName: host ?? profile,
+    organization: [],
+    organizationalUnit: [`hak:${profile}`],
+    issuerCommonName: ca,
+    notBefore,
+    notAfter,
+    dns: [],
+    ip: [],
+    keyUsage: [],
+    extKeyUsage: [],
+    isCa: false,
+    publicKeyAlgorithm: "ECDSA",
+    fingerprintSha256: serial,
+  };
+  return { ca, mount: PKI_MOUNT[ca], serial, profile, host, facts, revoked: opts.revoked ?? false };
+}
+
+export const HOUR = 3600_000;
