@@ -49,23 +49,9 @@ in
       peerClientCertAuth = true;
     };
 
-    # etcd reads its certificate files again for every new TLS handshake, so
-    # a renewal needs no restart: open connections finish on the old pair,
-    # new ones use the new. Hence no actions, only the ordering.
-    services.hak-agent.outputs = {
-      etcd-server = hak.outputs.certificate "etcd-server" {
-        owner = "etcd";
-        group = "etcd";
-        units = [ "etcd.service" ];
-      };
-      etcd-peer = hak.outputs.certificate "etcd-peer" {
-        owner = "etcd";
-        group = "etcd";
-        units = [ "etcd.service" ];
-      };
-      # For `hak-deploy check` (etcdctl endpoint status --cluster) as root.
-      etcd-healthcheck-client = hak.outputs.certificate "etcd-healthcheck-client" { };
-    };
+    # etcd-server, etcd-peer (reread by etcd for every new handshake: no
+    # restart), etcd-healthcheck-client, host-identity: nix/lib/outputs.nix.
+    services.hak-agent.outputs = hak.lib.agentOutputs inv host { };
 
     networking.firewall.allowedTCPPorts = [
       hak.lib.etcdClientPort

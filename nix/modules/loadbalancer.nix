@@ -73,6 +73,9 @@ in
       "net.ipv6.ip_nonlocal_bind" = 1;
     };
 
+    # Only its identity certificate.
+    services.hak-agent.outputs = hak.lib.agentOutputs inv host { };
+
     services.haproxy = {
       enable = true;
       config = hak.lib.haproxyConfig inv;
