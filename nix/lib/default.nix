@@ -11,5 +11,16 @@ let
   paths = import ./paths.nix;
   haproxy = import ./haproxy.nix;
   outputs = import ./outputs.nix;
+  agentConfig = import ./agent-config.nix;
 in
-util // ip // profiles // topology // inventory // haproxy // outputs // { inherit paths; }
+util
+// ip
+// profiles
+// topology
+// inventory
+// haproxy
+// outputs
+// agentConfig
+// {
+  inherit paths;
+}

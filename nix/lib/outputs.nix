@@ -54,26 +54,51 @@ let
       extra = csr inv host profile // {
         certFile = paths.certFile profile;
         keyFile = paths.keyFile profile;
-        caFile = paths.caFile profiles.profileByName.${profile}.ca;
       };
     };
 
-  # A kubeconfig with the client certificate and key embedded, replaced as
-  # one file, so never a mismatched pair.
-  kubeconfig =
-    inv: host: profile: server: opts:
-    base opts
-    // {
+  # Each CA bundle (<ca>-ca.crt) is written by one output only, the first by
+  # name among the host's certificates from that CA: every output replaces
+  # its files as one unit, so two outputs must never share a file.
+  withCaFiles =
+    outputs:
+    let
+      caOf = name: profiles.profileByName.${outputs.${name}.profile}.ca;
+      certNames = builtins.filter (n: outputs.${n}.type == "certificate") (builtins.attrNames outputs);
+      writers = builtins.foldl' (
+        acc: n: if acc ? ${caOf n} then acc else acc // { ${caOf n} = n; }
+      ) { } certNames;
+    in
+    builtins.mapAttrs (
+      n: o:
+      if o.type == "certificate" && writers.${caOf n} == n then
+        o
+        // {
+          extra = o.extra // {
+            caFile = paths.caFile (caOf n);
+          };
+        }
+      else
+        o
+    ) outputs;
+
+  # A kubeconfig embedding CA, certificate and key of a certificate output
+  # of the same profile (named <profile>-kubeconfig), rewritten whenever that
+  # certificate changes. The certificate's own files belong to the same
+  # consumer; the actions run when the kubeconfig changes.
+  kubeconfig = inv: host: profile: server: opts: {
+    ${profile} = certificate inv host profile (builtins.removeAttrs opts [ "actions" ]);
+    "${profile}-kubeconfig" = base opts // {
       type = "kubeconfig";
-      inherit profile;
-      mode = "0600";
-      extra = csr inv host profile // {
-        path = paths.kubeconfigFile profile;
+      profile = null;
+      extra = {
+        certificate = profile;
         inherit server;
-        cluster = inv.name;
-        caFile = paths.caFile profiles.profileByName.${profile}.ca;
+        clusterName = inv.name;
+        path = paths.kubeconfigFile profile;
       };
     };
+  };
 
   # One field of the KV v2 secret hak-kv/<secret>.
   secret =
@@ -130,19 +155,19 @@ let
           actions = [ (restart "kube-apiserver.service") ];
         };
       in
-      {
+      kubeconfig inv host "controller-manager" local (
+        kubernetesOwned // { actions = [ (restart "kube-controller-manager.service") ]; }
+      )
+      // kubeconfig inv host "scheduler" local (
+        kubernetesOwned // { actions = [ (restart "kube-scheduler.service") ]; }
+      )
+      // {
         apiserver = certificate inv host "apiserver" (
           kubernetesOwned // { units = [ "kube-apiserver.service" ]; }
         );
         apiserver-etcd-client = certificate inv host "apiserver-etcd-client" restartApiserver;
         apiserver-kubelet-client = certificate inv host "apiserver-kubelet-client" restartApiserver;
         front-proxy-client = certificate inv host "front-proxy-client" restartApiserver;
-        controller-manager = kubeconfig inv host "controller-manager" local (
-          kubernetesOwned // { actions = [ (restart "kube-controller-manager.service") ]; }
-        );
-        scheduler = kubeconfig inv host "scheduler" local (
-          kubernetesOwned // { actions = [ (restart "kube-scheduler.service") ]; }
-        );
         # Shared by every control-plane host (KV hak-kv/service-account),
         # never the apiserver's serving key.
         service-account-key = secret "service-account" "key" paths.serviceAccountKeyFile (
@@ -200,8 +225,10 @@ in
   # authenticates with it (TLS cert auth).
   agentOutputs =
     inv: host: opts:
-    byRole.${host.role} inv host opts
-    // {
-      host-identity = certificate inv host "host-identity" { };
-    };
+    withCaFiles (
+      byRole.${host.role} inv host opts
+      // {
+        host-identity = certificate inv host "host-identity" { };
+      }
+    );
 }

@@ -72,19 +72,9 @@ in
 
     services.hak-agent = {
       enable = true;
-      settings = {
-        vault = {
-          inherit (cfg.vault) addresses;
-        }
-        // lib.optionalAttrs (cfg.vault.caFile != null) { inherit (cfg.vault) caFile; };
-        auth = {
-          # Not secret (src/common/names.ts approleRoleId); the secret ID is.
-          roleId = "hak-${inv.name}-${host.name}";
-          approleMount = "approle";
-          certMount = "cert";
-          certRole = host.name;
-          identityOutput = "host-identity";
-        };
+      settings = hakLib.agentSettings inv host {
+        vaultAddresses = cfg.vault.addresses;
+        vaultCaFile = cfg.vault.caFile;
       };
     };
   };

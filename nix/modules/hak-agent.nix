@@ -98,25 +98,8 @@ let
     };
   });
 
-  renderOutput =
-    name: o:
-    {
-      inherit name;
-      inherit (o)
-        type
-        owner
-        group
-        mode
-        ;
-      actions = map (a: lib.filterAttrs (_: v: v != null) a) o.actions;
-    }
-    // lib.optionalAttrs (o.profile != null) { inherit (o) profile; }
-    // o.extra;
-
   # Units that read the agent's files: ordered after it, pulled in with it.
-  consumerUnits = lib.unique (
-    lib.concatMap (o: o.units ++ map (a: a.unit) o.actions) (lib.attrValues cfg.outputs)
-  );
+  consumerUnits = hakLib.consumerUnits cfg.outputs;
 in
 {
   options.services.hak-agent = {
@@ -171,7 +154,7 @@ in
     services.hak-agent.settings = {
       listen = lib.mkDefault cfg.listenAddress;
       auth.secretIdFile = lib.mkDefault cfg.secretIdFile;
-      outputs = lib.mapAttrsToList renderOutput cfg.outputs;
+      outputs = hakLib.renderOutputs cfg.outputs;
     };
 
     environment.etc."hak-agent/config.json".source = configFile;
@@ -184,6 +167,8 @@ in
       description = "hak-agent: certificates and keys from Vault/OpenBao";
       wantedBy = [ "multi-user.target" ] ++ consumerUnits;
       before = consumerUnits;
+      # systemctl for the actions, systemd-notify for readiness.
+      path = [ config.systemd.package ];
       wants = [ "network-online.target" ];
       after = [ "network-online.target" ];
       # Its own config change restarts it (the store path is in ExecStart).

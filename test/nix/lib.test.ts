@@ -182,7 +182,7 @@ describe("nix/lib and the TypeScript side derive the same from one inventory", (
     const hosts = evalNixJson(sb, expr) as { name: string; role: string; outputs: Record<string, Output> }[];
     for (const h of hosts) {
       const written = Object.values(h.outputs).flatMap((o) =>
-        [o.extra.certFile, o.extra.keyFile, o.extra.path].filter((p): p is string => typeof p === "string"),
+        [o.extra.certFile, o.extra.keyFile, o.extra.caFile, o.extra.path].filter((p): p is string => typeof p === "string"),
       );
       expect(written.every((p) => p.startsWith("/var/lib/hak-agent/")), h.name).toBe(true);
       expect(new Set(written).size, `${h.name}: ${written.join(" ")}`).toBe(written.length);
