@@ -186,7 +186,10 @@ in
         # Traverse only: consumers reach their own files, nobody lists the
         # directory; the secret ID inside stays 0600 root.
         StateDirectoryMode = "0711";
-        UMask = "0077";
+        # The agent gives every file its mode explicitly (keys 0600/0640);
+        # its generation folders must stay 0755 for the consumers to reach
+        # their files, so no tighter umask here.
+        UMask = "0022";
         ReadWritePaths = [ hakLib.paths.stateDir ];
 
         # Root (systemd accepts `systemctl restart` from UID 0 only), with
