@@ -37,7 +37,9 @@ NIX_STATE_DIR="$work/state" NIX_LOG_DIR="$work/log" NIX_CONF_DIR="$work/conf" NI
   test/nix/eval-modules.nix > "$work/eval.json"
 
 node --input-type=module - "$work/eval.json" <<'JS'
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+// The agent's own schema, when the agent is built (dist/agent/config.js).
+const schema = existsSync("dist/agent/config.js") ? await import(`${process.cwd()}/dist/agent/config.js`) : undefined;
 const { hosts, variants } = JSON.parse(readFileSync(process.argv[2], "utf8"));
 let failed = 0;
 for (const [name, h] of Object.entries(hosts)) {
@@ -45,6 +47,10 @@ for (const [name, h] of Object.entries(hosts)) {
   for (const m of h.failedAssertions) { console.log(`  ASSERTION FAILED: ${m}`); failed++; }
   console.log(`  agent outputs: ${h.agentSettings.outputs.map((o) => `${o.name}[${o.type} ${o.owner}:${o.group} ${o.mode}]`).join(", ")}`);
   console.log(`  agent before: ${h.agentUnit.before.join(", ") || "(nothing)"}`);
+  if (schema) {
+    try { schema.parseAgentConfig(h.agentSettings, `${name}: rendered agent config`); console.log("  agent config: accepted by the agent's schema"); }
+    catch (err) { console.log(`  AGENT CONFIG REFUSED: ${err.message}`); failed++; }
+  }
   for (const [unit, exec] of Object.entries(h.execStart)) if (exec) console.log(`  ${unit}: ${exec}`);
   if (h.etcd) console.log(`  etcd: initialCluster=${h.etcd.initialCluster.join(",")} clientCertAuth=${h.etcd.clientCertAuth} peerClientCertAuth=${h.etcd.peerClientCertAuth}`);
   if (h.keepalived) for (const [n, i] of Object.entries(h.keepalived)) console.log(`  keepalived ${n}: ${i.state} priority ${i.priority} vip ${i.virtualIps.map((v) => v.addr)} unicast peers ${i.unicastPeers}`);

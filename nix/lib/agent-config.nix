@@ -4,17 +4,21 @@
 # functions; test/nix validates their result with the agent's own schema.
 let
   util = import ./util.nix;
+  paths = import ./paths.nix;
 in
 {
-  # host, vault and auth: everything but the outputs.
+  # host, vault, auth and listen: everything but the outputs.
   agentSettings =
     inv: host:
     {
       vaultAddresses,
       vaultCaFile ? null,
+      secretIdFile ? paths.secretIdFile,
+      listen ? paths.agentListenAddress,
     }:
     {
       host = host.name;
+      inherit listen;
       vault = {
         addresses = vaultAddresses;
         # Secret IDs and tokens are bound to the host's address.
@@ -24,6 +28,7 @@ in
       auth = {
         # Not secret (src/common/names.ts approleRoleId); the secret ID is.
         roleId = "hak-${inv.name}-${host.name}";
+        inherit secretIdFile;
         approleMount = "approle";
         certMount = "cert";
         certRole = host.name;

@@ -75,6 +75,8 @@ in
       settings = hakLib.agentSettings inv host {
         vaultAddresses = cfg.vault.addresses;
         vaultCaFile = cfg.vault.caFile;
+        inherit (config.services.hak-agent) secretIdFile;
+        listen = config.services.hak-agent.listenAddress;
       };
     };
   };

@@ -21,14 +21,28 @@ let
   peer = certFor "etcd-peer";
 in
 {
-  options.hak.etcd.enable = lib.mkEnableOption "the etcd member role of hak";
+  options.hak.etcd = {
+    enable = lib.mkEnableOption "the etcd member role of hak";
+    initialClusterState = lib.mkOption {
+      type = lib.types.enum [
+        "new"
+        "existing"
+      ];
+      default = "new";
+      description = ''
+        "new" while the inventory's etcd hosts form the cluster for the first
+        time; "existing" for a member added later (after `etcdctl member add`).
+        Ignored once the member has data.
+      '';
+    };
+  };
 
   config = lib.mkIf config.hak.etcd.enable {
     services.etcd = {
       enable = true;
       name = host.name;
       initialCluster = lib.splitString "," (hak.lib.etcdInitialCluster inv);
-      initialClusterState = "new";
+      inherit (config.hak.etcd) initialClusterState;
       initialClusterToken = "hak-${inv.name}";
       listenClientUrls = [
         (hak.lib.etcdClientUrl host)

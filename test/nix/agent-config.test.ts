@@ -9,7 +9,7 @@ import { evalNixJson, NIX_DIR, nixInstantiate, nixPath, nixSandbox, nixString, w
 /**
  * The agent configuration the NixOS modules render for every host of the
  * demo inventory, composed from nix/lib as cluster.nix and hak-agent.nix
- * compose it (agentSettings, the module's listen/secretIdFile defaults,
+ * compose it (agentSettings with the modules' default paths, and
  * renderOutputs of agentOutputs), then read by the agent's own schema
  * (src/agent/config.ts parseAgentConfig): one contract, two sides.
  */
@@ -24,12 +24,8 @@ function renderedConfigs(sb: NixSandbox, inv: Inventory, worker = "{ }"): Record
       lib = import ${nixPath(join(NIX_DIR, "lib"))};
       inv = lib.readInventory ${nixPath(file)};
       config = h:
-        let base = lib.agentSettings inv h { vaultAddresses = [ ${VAULT.map(nixString).join(" ")} ]; vaultCaFile = "/etc/hak/vault-ca.crt"; };
-        in base // {
-          listen = lib.paths.agentListenAddress;
-          auth = base.auth // { secretIdFile = lib.paths.secretIdFile; };
-          outputs = lib.renderOutputs (lib.agentOutputs inv h ${worker});
-        };
+        lib.agentSettings inv h { vaultAddresses = [ ${VAULT.map(nixString).join(" ")} ]; vaultCaFile = "/etc/hak/vault-ca.crt"; }
+        // { outputs = lib.renderOutputs (lib.agentOutputs inv h ${worker}); };
     in builtins.listToAttrs (map (h: { inherit (h) name; value = config h; }) inv.hosts)`,
   ) as Record<string, Record<string, unknown>>;
 }
