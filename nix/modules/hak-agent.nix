@@ -53,7 +53,7 @@ let
 
   # One file (or certificate/key/CA set) the agent maintains. The common
   # part: who owns it, its mode, and which units it reloads after a change.
-  output = types.submodule ({
+  output = types.submodule {
     options = {
       type = mkOption {
         type = types.enum [
@@ -65,7 +65,7 @@ let
       profile = mkOption {
         type = types.nullOr types.str;
         default = null;
-        description = "Certificate profile (src/common/profiles.ts); for kubeconfigs, the certificate output it embeds.";
+        description = "Profile of a certificate output (src/common/profiles.ts); null for kubeconfig and secret outputs.";
       };
       owner = mkOption {
         type = types.str;
@@ -78,7 +78,7 @@ let
       mode = mkOption {
         type = types.strMatching "0[0-7]{3}";
         default = "0600";
-        description = "Mode of the private parts (key, kubeconfig, secret); certificates and CA bundles are 0644.";
+        description = "Mode of the private parts (key, kubeconfig, secret); certificates and CA bundles get it plus read for everyone.";
       };
       units = mkOption {
         type = types.listOf types.str;
@@ -96,7 +96,7 @@ let
         description = "Type-specific fields, as the agent's config schema names them.";
       };
     };
-  });
+  };
 
   # Units that read the agent's files: ordered after it, pulled in with it.
   consumerUnits = hakLib.consumerUnits cfg.outputs;

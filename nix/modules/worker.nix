@@ -29,7 +29,6 @@ let
     certFile = paths.certFile profile;
     keyFile = paths.keyFile profile;
   };
-
 in
 {
   options.hak.worker = {
