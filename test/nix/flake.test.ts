@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseInventoryText, type Inventory } from "../../src/common/inventory.js";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
-import { evalNixJson, nixInstantiate, nixPath, nixSandbox, writeInventoryJson, type NixSandbox } from "./nix.js";
+import { writeHive } from "../../src/deploy/hive.js";
+import { evalNixJson, nixInstantiate, nixPath, nixSandbox, type NixSandbox } from "./nix.js";
 
 /**
  * flake.nix's outputs function, called with stand-ins for its inputs (CI has
@@ -38,12 +39,13 @@ describe("flake.nix outputs (inputs replaced by stand-ins)", () => {
     sb = nixSandbox();
     const file = join(PROJECT_ROOT, "examples", "demo-cluster.yaml");
     inv = parseInventoryText(readFileSync(file, "utf8"), file);
-    // A copy of the flake with a hive/inventory.json, as an operator's checkout has it.
+    // A copy of the flake with hive/inventory.json written by `hak-deploy
+    // hive`'s own writer, as an operator's checkout has it.
     flakeDir = join(sb.dir, "checkout");
-    mkdirSync(join(flakeDir, "hive"), { recursive: true });
+    mkdirSync(flakeDir);
     cpSync(join(PROJECT_ROOT, "flake.nix"), join(flakeDir, "flake.nix"));
     cpSync(join(PROJECT_ROOT, "nix"), join(flakeDir, "nix"), { recursive: true });
-    writeFileSync(join(flakeDir, "hive", "inventory.json"), readFileSync(writeInventoryJson(sb, "demo", inv)));
+    writeHive(flakeDir, inv);
     mkdirSync(join(flakeDir, "fake-nixpkgs"));
     writeFileSync(join(flakeDir, "fake-nixpkgs", "default.nix"), '{ system }: "nixpkgs for ${system}"\n');
   });
