@@ -14,6 +14,9 @@ export function sdNotify(state: string, env: NodeJS.ProcessEnv = process.env, bi
     .split("\n")
     .filter(Boolean)
     .map((kv) => (kv === "READY=1" ? "--ready" : kv));
+  // Name the agent as sender: systemd-notify may exit before PID 1 reads the datagram, and then
+  // PID 1 could not map the child's PID to the unit (older systemd).
+  args.unshift(`--pid=${process.pid}`);
   return new Promise((resolve) => {
     const child = spawn(binary, args, { stdio: "ignore", env });
     child.on("error", () => resolve(false));

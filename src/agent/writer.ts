@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { HakError } from "../common/errors.js";
 import { fsyncDir, writeFileAtomic, type WriteOptions } from "../common/fsutil.js";
@@ -65,6 +65,9 @@ export function writeCertGeneration(out: CertFilePaths, c: CertContent, own: Own
   try {
     mkdirSync(store, { recursive: true, mode: 0o755 });
     mkdirSync(genDir, { mode: 0o755 });
+    // mkdir's mode passes through the umask; the consuming daemons (etcd, kube-*) must traverse both.
+    chmodSync(store, 0o755);
+    chmodSync(genDir, 0o755);
   } catch (err) {
     throw fsError("cannot create the output's folder", store, err);
   }

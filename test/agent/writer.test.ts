@@ -41,6 +41,8 @@ describe("writeCertGeneration", () => {
     expect([key.mode & 0o777, key.uid, key.gid]).toEqual([0o640, 4242, 4343]);
     expect(statSync(out.certFile).mode & 0o777).toBe(0o644);
     expect(statSync(out.bundleFile).mode & 0o777).toBe(0o640);
+    expect(statSync(storeDir(out)).mode & 0o777).toBe(0o755);
+    expect(statSync(join(storeDir(out), "current")).mode & 0o777).toBe(0o755);
     expect(readGenerationMeta(out)).toEqual({ obtainedAt: "2026-01-01T00:00:00.000Z" });
   });
 
