@@ -293,9 +293,20 @@ describe("a control-plane host's agent: kubeconfig and secret outputs", () => {
       ],
       { secretId: true },
     );
-    const agent = new Agent(cfg, { log: memoryLogger().log });
+    let offset = 0;
+    const agent = new Agent(cfg, { log: memoryLogger().log, now: () => Date.now() + offset });
     expect((await agent.pass()).sort()).toEqual(["apiserver", "host-identity", "sa-key", "sa-pub", "scheduler", "scheduler-kubeconfig"]);
     expect(await agent.pass()).toEqual([]);
+    // The secret changes in KV: read again after renewal.secretInterval (10 min), only the changed field is rewritten.
+    const kv = await lab.root.read<{ data: Record<string, string> }>(`hak-kv/data/${SERVICE_ACCOUNT_SECRET}`);
+    await lab.root.write(`hak-kv/data/${SERVICE_ACCOUNT_SECRET}`, { data: { ...kv!.data, key: "-----BEGIN PRIVATE KEY-----\nrotated\n-----END PRIVATE KEY-----" } });
+    expect(await agent.pass()).toEqual([]);
+    offset = 11 * 60_000;
+    expect(await agent.pass()).toEqual(["sa-key"]);
+    expect(readFileSync(join(dir, "sa.key"), "utf8")).toMatch(/rotated/);
+    await lab.root.write(`hak-kv/data/${SERVICE_ACCOUNT_SECRET}`, { data: kv!.data });
+    offset = 22 * 60_000;
+    expect(await agent.pass()).toEqual(["sa-key"]);
     await agent.session.close();
     expect(readFileSync(join(dir, "sa.key"), "utf8")).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     expect(readFileSync(join(dir, "sa.pub"), "utf8")).toMatch(/^-----BEGIN PUBLIC KEY-----/);
