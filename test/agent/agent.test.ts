@@ -456,3 +456,32 @@ describe("token lifecycle and several Vault addresses", () => {
     }
   });
 });
+
+describe("hak-agent run as a process", () => {
+  it("logs JSON lines to stderr without key material or secret ID, stops on SIGTERM with status 0", async () => {
+    const dir = join(lab.dir, "etcd3-proc");
+    const cfg = await hostConfig(lab, "etcd3", dir, [certOutput(inv, "etcd3", "etcd-server", join(dir, "pki"))], { secretId: true });
+    const secretId = readFileSync(cfg.auth.secretIdFile, "utf8").trim();
+    const file = join(dir, "agent.json");
+    writeFileSync(file, JSON.stringify({ ...cfg, renewal: undefined, outputs: cfg.outputs.map((o) => ({ ...o, mode: "0600" })) }));
+    const { spawn } = await import("node:child_process");
+    const p = spawn(
+      process.execPath,
+      ["--import", "tsx", "-e", `import { main } from "./src/agent/cli.ts"; main(["run", ${JSON.stringify(file)}]).then((c) => process.exit(c));`],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HAK_LOG_LEVEL: "debug" } },
+    );
+    let stderr = "";
+    p.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const deadline = Date.now() + 30_000;
+    while (!stderr.includes("all outputs ready") && Date.now() < deadline && p.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    p.kill("SIGTERM");
+    const code = await new Promise<number | null>((r) => p.once("exit", (c) => r(c)));
+    expect(code).toBe(0);
+    const lines = stderr.trim().split("\n").map((l) => JSON.parse(l) as { msg: string; level: number });
+    expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(["logged in to Vault", "secret ID used and removed", "certificate written", "all outputs ready", "stopping"]));
+    const keyBody = readFileSync(join(dir, "pki", "etcd-server.key"), "utf8").split("\n")[1]!;
+    expect(stderr).not.toContain(keyBody);
+    expect(stderr).not.toContain(secretId);
+    expect(stderr).not.toMatch(/PRIVATE KEY|client_token|hvs\.|s\.[A-Za-z0-9]{20}/);
+  });
+});
