@@ -219,7 +219,7 @@ export class Agent {
 
   status(): OutputStatus[] {
     const now = new Date(this.now());
-    return this.rt.map((r) => outputStatus(r, now, this.cfg));
+    return this.rt.map((r) => outputStatus(r, now));
   }
 
   /** Names of outputs that are not present and valid. */
@@ -236,7 +236,7 @@ export class Agent {
   private refreshGauges(): void {
     const now = new Date(this.now());
     for (const r of this.rt) {
-      const s = outputStatus(r, now, this.cfg);
+      const s = outputStatus(r, now);
       const ok = s.health === "valid" || s.health === "late";
       this.metrics.ready.set({ output: r.out.name, condition: "True" }, ok ? 1 : 0);
       this.metrics.ready.set({ output: r.out.name, condition: "False" }, ok ? 0 : 1);
@@ -322,7 +322,7 @@ export class Agent {
   }
 }
 
-export function outputStatus(r: Runtime, now: Date, cfg: AgentConfig): OutputStatus {
+export function outputStatus(r: Runtime, now: Date): OutputStatus {
   const base = { name: r.out.name, type: r.out.type, lastError: r.lastError };
   if (r.out.type === "certificate") {
     const disk = readCertOnDisk(r.out);
@@ -337,7 +337,6 @@ export function outputStatus(r: Runtime, now: Date, cfg: AgentConfig): OutputSta
     return { ...base, ...info, health: "valid", reason };
   }
   const present = secretOnDisk(r.out) !== undefined;
-  void cfg;
   return { ...base, health: present ? "valid" : "missing", reason: present ? undefined : "file missing" };
 }
 
@@ -345,7 +344,7 @@ export function outputStatus(r: Runtime, now: Date, cfg: AgentConfig): OutputSta
 export function checkOutputs(cfg: AgentConfig, now: Date): OutputStatus[] {
   return cfg.outputs.map((out, i) => {
     const r: Runtime = { out, where: `outputs[${i}]`, failures: 0, retryAt: 0 };
-    const st = outputStatus(r, now, cfg);
+    const st = outputStatus(r, now);
     if (out.type === "certificate" && st.notAfter) {
       const disk = readCertOnDisk(out);
       const f = disk.facts!;

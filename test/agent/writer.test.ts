@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { keyMatchesCert, x509, generateKeyPair } from "../../src/common/x509.js";
 import { generationCount, readGenerationMeta, storeDir, writeCertGeneration, type CertContent } from "../../src/agent/writer.js";
-import { actionArgv, actionKey, runAction } from "../../src/agent/actions.js";
 
 /** The atomic writer on real files, with a separate process reading while generations switch. */
 
@@ -88,30 +87,5 @@ describe("writeCertGeneration", () => {
     expect(generationCount(out)).toBe(2);
     expect(readdirSync(storeDir(out)).sort()).toEqual(expect.arrayContaining(["current"]));
     expect(keyMatchesCert(readFileSync(out.keyFile, "utf8"), readFileSync(out.certFile, "utf8"))).toBe(true);
-  });
-});
-
-describe("actions", () => {
-  it.each([
-    [{ type: "reload-or-restart" as const, unit: "etcd.service", timeout: 30 }, ["systemctl", "reload-or-restart", "etcd.service"]],
-    [{ type: "restart" as const, unit: "kubelet.service", timeout: 30 }, ["systemctl", "restart", "kubelet.service"]],
-    [{ type: "signal" as const, unit: "kube-apiserver.service", signal: "SIGHUP", timeout: 30 }, ["systemctl", "kill", "-s", "SIGHUP", "kube-apiserver.service"]],
-    [{ type: "command" as const, argv: ["/bin/true", "x y"], timeout: 30 }, ["/bin/true", "x y"]],
-  ])("%o runs %o", (a, argv) => {
-    expect(actionArgv(a)).toEqual(argv);
-  });
-
-  it("the same action with another timeout is the same action (debounced once)", () => {
-    expect(actionKey({ type: "restart", unit: "u", timeout: 1 })).toBe(actionKey({ type: "restart", unit: "u", timeout: 9 }));
-    expect(actionKey({ type: "restart", unit: "u", timeout: 1 })).not.toBe(actionKey({ type: "reload-or-restart", unit: "u", timeout: 1 }));
-  });
-
-  it("a command that hangs is killed at its timeout; a missing program is a result, not a throw", async () => {
-    const t0 = Date.now();
-    const hung = await runAction({ type: "command", argv: ["sleep", "30"], timeout: 1 });
-    expect(hung).toMatchObject({ ok: false, timedOut: true });
-    expect(Date.now() - t0).toBeLessThan(10_000);
-    expect(await runAction({ type: "command", argv: ["/nonexistent/hak-reload"], timeout: 5 })).toMatchObject({ ok: false, error: expect.stringMatching(/ENOENT/) });
-    expect(await runAction({ type: "command", argv: ["sh", "-c", "echo oops >&2; exit 3"], timeout: 5 })).toMatchObject({ ok: false, code: 3, stderr: "oops" });
   });
 });
