@@ -101,7 +101,13 @@ export class VaultSession {
       this.setToken(auth);
       this.log.debug({ ttl: auth.lease_duration }, "token renewed");
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, "token renewal failed; logging in again");
+      if (err instanceof VaultError && err.status === undefined) {
+        // Vault did not answer: the token itself is still good until it expires; try again in a while.
+        this.renewAt = Math.min(this.now() + 30_000, this.expiresAt);
+        this.log.warn({ err: err.message }, "token renewal failed: Vault did not answer; keeping the token");
+        return;
+      }
+      this.log.warn({ err: (err as Error).message }, "token renewal refused; logging in again");
       this.drop();
     }
   }
