@@ -1,12 +1,13 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, realpathSync } from "node:fs";
 import { request } from "node:https";
+import { connect } from "node:tls";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findHost } from "../../src/common/inventory.js";
-import { certFacts } from "../../src/common/x509.js";
+import { certFacts, formatSerial } from "../../src/common/x509.js";
 import { Agent } from "../../src/agent/agent.js";
 import type { AgentConfig, CertificateOutput } from "../../src/agent/config.js";
 import { certOutput, hostConfig, loopbackInventory, memoryLogger, startLab, type Lab } from "./fixture.js";
@@ -109,6 +110,18 @@ function put(host: string, key: string, value: string): Promise<void> {
   });
 }
 
+/** The serial of the server certificate etcd presents on a new TLS connection. */
+function servedSerial(host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: addr(host), port: CLIENT_PORT, ...clientTls(), servername: host }, () => {
+      const serial = formatSerial(sock.getPeerCertificate().serialNumber);
+      sock.end();
+      resolve(serial);
+    });
+    sock.on("error", reject);
+  });
+}
+
 async function etcdctl(...args: string[]): Promise<string> {
   const pki = join(lab.dir, "etcd1", "pki");
   const { stdout, stderr } = await run("etcdctl", [
@@ -173,6 +186,13 @@ describe("a 3-node etcd cluster on agent-issued certificates", () => {
     const health = await etcdctl("endpoint", "health", "--cluster");
     expect((health.match(/is healthy/g) ?? []).length).toBe(3);
     expect(await etcdctl("get", "hak/rotation/7", "--print-value-only")).toMatch(/^write \d+/);
+    // etcd serves the certificate now on disk, not the one it started with: it re-read the files, no restart.
+    for (const host of ETCD_HOSTS) {
+      const onDisk = certFacts(readFileSync(join(lab.dir, host, "pki", "etcd-server.crt"), "utf8")).serial;
+      const served = await servedSerial(host);
+      expect(served).toBe(onDisk);
+      expect(served).not.toBe(first.get(`${host}/etcd-server`));
+    }
     // Nobody was late, no output failed, every agent is still ready.
     for (const a of agents) {
       expect(a.agent.notReady()).toEqual([]);
