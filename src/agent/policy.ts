@@ -31,7 +31,7 @@ export function renewalTime(notBefore: Date, notAfter: Date, jitter: number, ran
 /**
  * Where a certificate's life starts for renewal and late points: its
  * notBefore, or when the agent obtained it if that is later. Vault roles
- * backdate notBefore (hak's by 5 minutes, as kubeadm, against clock skew);
+ * backdate notBefore (hak's by up to 5 minutes, as kubeadm, against clock skew);
  * for a short-lived certificate that backdate is a large part of the
  * lifetime, and measuring from notBefore would make it due the moment it
  * arrives.
