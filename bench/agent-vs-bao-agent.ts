@@ -13,7 +13,7 @@
  *   first (one more certificate); bao agent reads a ready token from a file.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -42,7 +42,8 @@ const inv = parseInventory({
 });
 const host = findHost(inv, "etcd1")!;
 
-if (!existsSync(join(PROJECT_ROOT, "dist", "agent", "cli.js"))) {
+// hak-agent runs as the installed program does (bin/hak-agent.js on dist/), built from the current source.
+{
   const b = spawnSync("npm", ["run", "-s", "build"], { cwd: PROJECT_ROOT, stdio: "inherit" });
   if (b.status !== 0) throw new Error("npm run build failed");
 }
