@@ -1,8 +1,10 @@
-import { statSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseInventory, type Inventory } from "../../src/common/inventory.js";
 import type { LocalBao } from "../../src/common/localbao.js";
 import { signCsr } from "../../src/common/sign.js";
@@ -10,6 +12,7 @@ import { requestSpec } from "../../src/common/profiles.js";
 import { VaultError, type VaultClient } from "../../src/common/vault.js";
 import { createCsr, generateKeyPair } from "../../src/common/x509.js";
 import { bootstrap } from "../../src/pki/bootstrap.js";
+import { main } from "../../src/pki/cli.js";
 import { signProfile } from "../../src/pki/issue.js";
 import type { WebhookPayload } from "../../src/pki/serve/alerts.js";
 import { createAuditorToken } from "../../src/pki/serve/auditor.js";
@@ -243,5 +246,37 @@ describe("hak-pki serve against OpenBao", () => {
       expect(statSync(shot).size).toBeGreaterThan(10_000);
       expect(await page.locator("section.drift").innerText()).toContain("kubelet-w1");
     });
+  });
+
+  it("`hak-pki serve --once` prints the fleet and exits 1 while identities are missing; bad flags exit 2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hak-serve-cli-"));
+    const file = join(dir, "inventory.yaml");
+    writeFileSync(file, JSON.stringify({ ...inv, leafTtl: "720h" }));
+    const env = { VAULT_ADDR: process.env.VAULT_ADDR, VAULT_TOKEN: process.env.VAULT_TOKEN };
+    process.env.VAULT_ADDR = bao.address;
+    process.env.VAULT_TOKEN = auditor.token;
+    const out: string[] = [];
+    const write = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    try {
+      expect(await main(["serve", "--once", "--no-drift", "-i", file])).toBe(1);
+      const snap = JSON.parse(out.join("")) as Snapshot;
+      expect(snap.counts.missing).toBeGreaterThan(0);
+      expect(snap.fleet.find((e) => e.id === "etcd1/etcd-server")?.state).toBe("ok");
+      const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+      expect(await main(["serve", "--listen", "nope", "-i", file])).toBe(2);
+      expect(await main(["serve", "--interval", "soon", "-i", file])).toBe(2);
+      expect(String(stderr.mock.calls.map((c) => c[0]).join(""))).toMatch(/--listen: not HOST:PORT/);
+      stderr.mockRestore();
+    } finally {
+      write.mockRestore();
+      for (const [k, v] of Object.entries(env)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
