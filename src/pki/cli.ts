@@ -28,10 +28,11 @@ export function buildProgram(): Command {
         .description("create or update mounts, CAs, roles, policies, auth and host identities to match the inventory")
         .option("--dry-run", "print the plan (create / update / delete / unchanged) and change nothing")
         .option("--audit-file <path>", "file audit device on the Vault server that must exist (OpenBao: declared in its config)")
+        .option("--no-cel", "classic PKI roles only, even where OpenBao has CEL roles (IP SANs are then not pinned)")
         .option("-v, --verbose", "list unchanged objects too")
         .option("--json", "the plan as JSON"),
     ),
-  ).action(async (o: Flags & { dryRun?: boolean; auditFile?: string; verbose?: boolean; json?: boolean }) => {
+  ).action(async (o: Flags & { dryRun?: boolean; auditFile?: string; verbose?: boolean; json?: boolean; cel: boolean }) => {
     const inv = inventoryFrom(o);
     const client = vaultFrom(o);
     try {
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
       const plan = await bootstrap(client, inv, {
         dryRun: o.dryRun,
         auditFile: o.auditFile,
+        cel: o.cel ? undefined : false,
         onStep: o.json ? undefined : (e) => process.stderr.write(`  ${e.action.padEnd(9)} ${e.id}\n`),
       });
       const seconds = (performance.now() - started) / 1000;

@@ -1,0 +1,213 @@
+import { resolve } from "node:path";
+import { Command, Option } from "commander";
+import { addInventoryOption, addVaultOptions, exitWith, inventoryFrom, runProgram, vaultFrom, type InventoryFlags, type VaultFlags } from "../common/cli.js";
+import { parseDuration } from "../common/duration.js";
+import { InputError } from "../common/errors.js";
+import { renderTable } from "../common/table.js";
+import { applyCluster, type ApplyReport } from "./apply.js";
+import { checkCluster, DEFAULT_HOST_PATHS, renderCheck } from "./check.js";
+import { checkSecretIdPath, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
+import { checkHive, HIVE_INVENTORY, renderHiveStates, writeHive } from "./hive.js";
+import { KnownHosts, sshSettingsFrom, type SshFlags } from "./ssh.js";
+
+type Flags = VaultFlags & InventoryFlags;
+type SshCmdFlags = SshFlags & { parallel: string; json?: boolean };
+
+function print(s: string): void {
+  process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
+}
+
+function progress(host: string, message: string): void {
+  process.stderr.write(`[${host}] ${message}\n`);
+}
+
+function addSshOptions(cmd: Command): Command {
+  return cmd
+    .option("--ssh-user <user>", "SSH user on the hosts; non-root users run the host side under sudo -n (env HAK_SSH_USER)", undefined)
+    .option("--ssh-port <port>", "SSH port (env HAK_SSH_PORT; default 22)")
+    .option("--ssh-key <file>", "private key (env HAK_SSH_KEY; passphrase in HAK_SSH_KEY_PASSPHRASE); default: ssh-agent, then ~/.ssh/id_*")
+    .option("--known-hosts <file>", "OpenSSH known_hosts to check host keys against (env HAK_KNOWN_HOSTS; default ~/.ssh/known_hosts)")
+    .option("--accept-new", "record the key of a host that has no known_hosts entry yet (a changed key is still refused)")
+    .option("--connect-timeout <seconds>", "SSH handshake timeout", "15")
+    .option("--parallel <n>", "hosts at a time", "8");
+}
+
+function parallelFrom(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InputError(`not a number from 1 to 256: ${JSON.stringify(text)}`, { where: "--parallel" });
+  return n;
+}
+
+function enrollOptionsFrom(o: SshCmdFlags & { secretIdPath: string; secretIdTtl?: string }, log: boolean): EnrollOptions {
+  const ssh = sshSettingsFrom(o);
+  let ttl: number | undefined;
+  if (o.secretIdTtl !== undefined) {
+    ttl = parseDuration(o.secretIdTtl);
+    if (ttl === undefined || ttl < 60) throw new InputError(`not a duration of at least 1m: ${JSON.stringify(o.secretIdTtl)}`, { where: "--secret-id-ttl" });
+  }
+  return {
+    ssh,
+    knownHosts: new KnownHosts(ssh.knownHostsFile),
+    secretIdPath: checkSecretIdPath(o.secretIdPath),
+    secretIdTtlSeconds: ttl,
+    parallel: parallelFrom(o.parallel),
+    onProgress: log ? progress : undefined,
+  };
+}
+
+function addEnrollOptions(cmd: Command): Command {
+  return cmd
+    .option("--secret-id-path <path>", "the agent's secret-ID file on the hosts", DEFAULT_SECRET_ID_PATH)
+    .option("--secret-id-ttl <duration>", "shorter secret-ID lifetime than the AppRole role's (e.g. 15m)");
+}
+
+export function renderEnroll(results: EnrollResult[]): string {
+  const table = renderTable(
+    ["HOST", "ADDRESS", "RESULT", "DETAIL"],
+    results.map((r) => [r.host, r.address, r.ok ? "enrolled" : "FAILED", r.ok ? `${r.file ?? ""}${r.expiresAt ? `, usable once until ${r.expiresAt}` : ""}` : (r.error ?? "").replace(/\n\s*/g, " ")]),
+  );
+  const failed = results.filter((r) => !r.ok).length;
+  return `${table}\n\n${results.length - failed} enrolled, ${failed} failed`;
+}
+
+function renderApply(r: ApplyReport): string {
+  const lines = r.steps.map((s) => {
+    const colmena = s.colmena ? `colmena ${s.colmena.argv.join(" ")} -> ${s.colmena.exitCode === 0 ? "ok" : `exit ${s.colmena.exitCode ?? s.colmena.signal}`}` : "colmena not run";
+    const enrolled = s.enrollment ? `enrolled ${s.enrollment.filter((e) => e.ok).length}/${s.enrollment.length}; ` : "";
+    return `${s.ok ? "ok    " : "FAILED"} ${s.role.padEnd(12)} ${s.hosts.join(",")}: ${enrolled}${colmena}`;
+  });
+  for (const s of r.steps) for (const e of s.enrollment ?? []) if (!e.ok) lines.push(`  ${e.host}: ${e.error}`);
+  if (r.skipped.length > 0) lines.push(`not started: ${r.skipped.join(", ")}`);
+  lines.push(r.ok ? "apply finished; next: hak-deploy check" : `apply stopped at ${r.failedRole}`);
+  return lines.join("\n");
+}
+
+export function buildProgram(): Command {
+  const program = new Command("hak-deploy")
+    .description("Deploys an HA Kubernetes cluster on NixOS with Colmena: the hive from the inventory, host enrollment over SSH, apply, check.")
+    .showHelpAfterError("(run with --help for usage)");
+
+  addInventoryOption(
+    program
+      .command("hive")
+      .description(`write ${HIVE_INVENTORY} (the normalised inventory the flake's Colmena hive reads), or check it is current`)
+      .option("--dir <dir>", "the folder holding flake.nix", ".")
+      .option("--check", "change nothing; exit 1 with a diff when the file is missing or not current"),
+  ).action((o: InventoryFlags & { dir: string; check?: boolean }) => {
+    const inv = inventoryFrom(o);
+    const dir = resolve(o.dir);
+    if (o.check) {
+      const states = checkHive(dir, inv);
+      print(renderHiveStates(dir, states));
+      if (states.some((s) => s.state !== "current")) exitWith(1);
+      return;
+    }
+    const states = writeHive(dir, inv);
+    for (const s of states) {
+      print(s.state === "current" ? `${s.path}: already current` : `${s.path}: ${s.state === "missing" ? "written" : "updated"}`);
+    }
+    if (states.some((s) => s.state !== "current")) print("a flake sees only files git knows: git add hive/");
+  });
+
+  addEnrollOptions(
+    addSshOptions(
+      addInventoryOption(
+        addVaultOptions(
+          program
+            .command("enroll")
+            .description("push each host a single-use, address-bound AppRole secret ID over SSH (mode 0600)")
+            .argument("[hosts...]", "inventory host names (default: all)")
+            .option("--json", "the summary as JSON"),
+        ),
+      ),
+    ),
+  ).action(async (names: string[], o: Flags & SshCmdFlags & { secretIdPath: string; secretIdTtl?: string }) => {
+    const inv = inventoryFrom(o);
+    const hosts = selectHosts(inv, names);
+    const opts = enrollOptionsFrom(o, true);
+    const client = vaultFrom(o);
+    try {
+      const results = await enrollHosts(client, hosts, opts);
+      print(o.json ? JSON.stringify({ ok: results.every((r) => r.ok), hosts: results }, null, 2) : renderEnroll(results));
+      if (results.some((r) => !r.ok)) exitWith(1);
+    } finally {
+      await client.close();
+    }
+  });
+
+  addEnrollOptions(
+    addSshOptions(
+      addInventoryOption(
+        addVaultOptions(
+          program
+            .command("apply")
+            .description("bootstrap Vault, then per role (etcd, controlplane, loadbalancer, worker): enroll its hosts and colmena apply --on @role; stops at the first failure")
+            .argument("[hosts...]", "only these hosts (default: all)")
+            .option("--dir <dir>", "the folder holding flake.nix (Colmena runs there)", ".")
+            .option("--colmena <bin>", "the colmena binary", "colmena")
+            .option("--colmena-arg <arg>", "extra argument for every colmena apply (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+            .option("--no-bootstrap", "do not reconcile Vault first")
+            .option("--no-enroll", "do not enroll (the hosts already have their identity)")
+            .option("--json", "the report as JSON (Colmena's output then goes to stderr)"),
+        ),
+      ),
+    ),
+  ).action(
+    async (
+      names: string[],
+      o: Flags & SshCmdFlags & { secretIdPath: string; secretIdTtl?: string; dir: string; colmena: string; colmenaArg: string[]; bootstrap: boolean; enroll: boolean },
+    ) => {
+      const inv = inventoryFrom(o);
+      const hosts = names.length > 0 ? selectHosts(inv, names).map((h) => h.name) : undefined;
+      const enroll = o.enroll ? enrollOptionsFrom(o, true) : undefined;
+      const client = o.bootstrap || o.enroll ? vaultFrom(o) : undefined;
+      try {
+        const report = await applyCluster(client, inv, {
+          flakeDir: resolve(o.dir),
+          colmena: o.colmena,
+          colmenaArgs: o.colmenaArg,
+          hosts,
+          bootstrap: o.bootstrap,
+          enroll,
+          colmenaStdout: o.json ? "stderr" : "inherit",
+          onProgress: (l) => process.stderr.write(`hak-deploy: ${l}\n`),
+        });
+        print(o.json ? JSON.stringify(report, null, 2) : renderApply(report));
+        if (!report.ok) exitWith(1);
+      } finally {
+        await client?.close();
+      }
+    },
+  );
+
+  addSshOptions(
+    addInventoryOption(
+      program
+        .command("check")
+        .description("over SSH: agent /readyz on every host, etcd endpoint status --cluster (mTLS), apiserver /readyz through the virtual IP, certificate expiry")
+        .argument("[hosts...]", "only these hosts (default: all)")
+        .addOption(new Option("--agent-url <url>", "the agent's readiness URL, as seen on the host").default(DEFAULT_HOST_PATHS.agentUrl))
+        .option("--cert-dir <dir>", "where the agent keeps certificates on the hosts", DEFAULT_HOST_PATHS.certDir)
+        .option("--json", "the report as JSON"),
+    ),
+  ).action(async (names: string[], o: InventoryFlags & SshCmdFlags & { agentUrl: string; certDir: string }) => {
+    const inv = inventoryFrom(o);
+    const hosts = selectHosts(inv, names);
+    const ssh = sshSettingsFrom(o);
+    const report = await checkCluster(inv, hosts, {
+      ssh,
+      knownHosts: new KnownHosts(ssh.knownHostsFile),
+      paths: { agentUrl: o.agentUrl, certDir: o.certDir },
+      parallel: parallelFrom(o.parallel),
+      onProgress: o.json ? undefined : progress,
+    });
+    print(o.json ? JSON.stringify(report, null, 2) : renderCheck(report));
+    if (!report.ok) exitWith(1);
+  });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  return runProgram(buildProgram(), argv);
+}
