@@ -11,7 +11,8 @@ import { bootstrap } from "../pki/bootstrap.js";
 import { createAuditorToken } from "../pki/serve/auditor.js";
 import type { Snapshot } from "../pki/serve/monitor.js";
 import { etcdArgs, etcdClientUrls, type EtcdMember, type EtcdPorts } from "./etcd.js";
-import { certDir, certPaths, caPath, etcdTls, issueOnceStandIn } from "./hosts.js";
+import { prepareAgent } from "./agents.js";
+import { certPaths, caPath, etcdTls, hostRoot, issueOnceStandIn } from "./hosts.js";
 import { inventoryYaml, localDemoInventory } from "./inventory.js";
 import { isOurs, readProcs, spawnDetached, stopProc, writeProcs, type DemoProc, type SpawnSpec } from "./procs.js";
 
@@ -184,6 +185,30 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
       let n = 0;
       for (const h of inv.hosts) n += await issueOnceStandIn(root, inv, paths.demoDir, h, ttl);
       o.say(`  ${n} certificate(s) signed; ${inv.hosts.length} host folders under ${rel(o, join(paths.demoDir, "hosts"))}`);
+    } else {
+      const vault = { address: bao.address, caFile: bao.caFile ?? "" };
+      for (const h of inv.hosts) {
+        const prep = await prepareAgent(root, inv, h, paths.demoDir, vault);
+        if (prep.enrolled) o.say(`  ${h.name}: enrolled (single-use secret ID bound to ${h.address}/32)`);
+        record(
+          await reuseOrStart(
+            procs,
+            {
+              name: `agent-${h.name}`,
+              kind: "agent",
+              command: process.execPath,
+              args: [join(o.projectRoot, "bin", "hak-agent.js"), "run", prep.config],
+              cwd: hostRoot(paths.demoDir, h.name),
+              env: { PATH: process.env.PATH },
+              log: join(paths.logs, `agent-${h.name}.log`),
+            },
+            o.say,
+          ),
+        );
+      }
+      await waitFor("every host's identity certificate", 90_000, async () =>
+        inv.hosts.every((h) => existsSync(certPaths(paths.demoDir, h.name, "host-identity").cert)) ? true : undefined,
+      );
     }
 
     o.say("4/6 etcd, 3 members on the etcd hosts' certificates");
