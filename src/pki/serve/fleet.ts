@@ -1,5 +1,5 @@
 import { HOST_ROLES, type HostRole, type Inventory } from "../../common/inventory.js";
-import { latePoint, lifeState, renewalPoint } from "../../common/lifetime.js";
+import { latePoint, lifeState, renewalPoint, type LifeState } from "../../common/lifetime.js";
 import { PROFILES, profilesForRole, type ProfileName } from "../../common/profiles.js";
 import type { IssuedCert } from "../issued.js";
 
@@ -9,13 +9,15 @@ import type { IssuedCert } from "../issued.js";
  * is to expiry. Pure: a function of (inventory, issued certificates, now).
  */
 
-export const CERT_STATES = ["expired", "late", "missing", "soon", "ok"] as const;
 /**
- * ok: before the renewal point; soon: past it (the agent should be renewing
- * now); late: in the last sixth of the lifetime without a newer certificate;
- * expired: past notAfter; missing: never signed.
+ * lifetime.ts's states (ok before the renewal point; soon past it, when the
+ * agent should be renewing; late in the last sixth without a newer
+ * certificate; expired past notAfter) plus missing: never signed.
  */
-export type CertState = (typeof CERT_STATES)[number];
+export type CertState = LifeState | "missing";
+
+/** Every state, worst first. */
+export const CERT_STATES: readonly CertState[] = ["expired", "late", "missing", "soon", "ok"];
 
 /** Worst first: the order of CERT_STATES. */
 export function severity(s: CertState): number {
