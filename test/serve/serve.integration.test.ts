@@ -89,10 +89,10 @@ describe("hak-pki serve against OpenBao", () => {
     await bootstrap(root, inv);
     auditor = root.withToken(await createAuditorToken(root));
     // Past their renewal and late points from the start: notBefore is backdated 5 minutes
-    // by the roles, so a 120s TTL lives 420s and is 5/7 through; 40s is 300/340 through.
+    // by the roles, so a 140s TTL lives 440s and is 300/440 through (past 2/3), 55s is 300/355 (past 5/6).
     await signProfile(root, inv, { profile: "etcd-server", host: "etcd1" });
-    await signProfile(root, inv, { profile: "etcd-peer", host: "etcd1", ttl: "120s" });
-    await signProfile(root, inv, { profile: "host-identity", host: "etcd1", ttl: "40s" });
+    await signProfile(root, inv, { profile: "etcd-peer", host: "etcd1", ttl: "140s" });
+    await signProfile(root, inv, { profile: "host-identity", host: "etcd1", ttl: "55s" });
     await signProfile(root, inv, { profile: "apiserver", host: "cp1", ttl: "1s" });
     await signProfile(root, inv, { profile: "kubelet", host: "w1" });
     await sleep(1500);
@@ -222,7 +222,7 @@ describe("hak-pki serve against OpenBao", () => {
 
   it("renders in headless Chromium: rows and states as a person sees them, without JavaScript", async () => {
     // One more agent that stopped renewing, so the page shows all five states.
-    await signProfile(root, inv, { profile: "host-identity", host: "w1", ttl: "40s" });
+    await signProfile(root, inv, { profile: "host-identity", host: "w1", ttl: "55s" });
     await running.monitor.refresh();
     await withChromium(async (page) => {
       await page.goto(running.url);
