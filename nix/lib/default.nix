@@ -10,5 +10,17 @@ let
   inventory = import ./inventory.nix;
   paths = import ./paths.nix;
   haproxy = import ./haproxy.nix;
+  outputs = import ./outputs.nix;
+  agentConfig = import ./agent-config.nix;
 in
-util // ip // profiles // topology // inventory // haproxy // { inherit paths; }
+util
+// ip
+// profiles
+// topology
+// inventory
+// haproxy
+// outputs
+// agentConfig
+// {
+  inherit paths;
+}

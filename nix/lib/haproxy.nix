@@ -19,7 +19,6 @@ in
       [
         "global"
         "  log /dev/log local0"
-        "  maxconn 20000"
         ""
         "defaults"
         "  mode tcp"

@@ -21,10 +21,6 @@ let
   frontProxyCa = paths.caFile "front-proxy";
   etcdCa = paths.caFile "etcd";
 
-  # The local apiserver: controller-manager and scheduler do not depend on
-  # the load balancers (as in kubeadm, which points them at the local one).
-  localApiserver = hak.lib.url "https" host.address inv.apiPort;
-
   flags = attrs: lib.concatStringsSep " " (lib.mapAttrsToList (k: v: "--${k}=${toString v}") attrs);
 
   apiserverFlags = {
@@ -125,14 +121,6 @@ let
     };
   };
 
-  restart = unit: {
-    type = "restart";
-    inherit unit;
-  };
-  owned = {
-    owner = "kubernetes";
-    group = "kubernetes";
-  };
 in
 {
   options.hak.controlplane = {
@@ -165,57 +153,9 @@ in
     systemd.services.kube-controller-manager = unit "Kubernetes controller manager" "${cfg.package}/bin/kube-controller-manager ${flags controllerManagerFlags}";
     systemd.services.kube-scheduler = unit "Kubernetes scheduler" "${cfg.package}/bin/kube-scheduler ${flags schedulerFlags}";
 
-    # The apiserver reloads its serving certificate and the client CA files
-    # by itself; the client certificates it presents (etcd, kubelets,
-    # aggregated APIs) and the service-account keys are read at start, so
-    # their renewal restarts it (the agent debounces: one restart for several
-    # outputs; three apiservers behind haproxy take turns by renewal jitter).
-    services.hak-agent.outputs = {
-      apiserver = hak.outputs.certificate "apiserver" (
-        owned // { units = [ "kube-apiserver.service" ]; }
-      );
-      apiserver-etcd-client = hak.outputs.certificate "apiserver-etcd-client" (
-        owned // { actions = [ (restart "kube-apiserver.service") ]; }
-      );
-      apiserver-kubelet-client = hak.outputs.certificate "apiserver-kubelet-client" (
-        owned // { actions = [ (restart "kube-apiserver.service") ]; }
-      );
-      front-proxy-client = hak.outputs.certificate "front-proxy-client" (
-        owned // { actions = [ (restart "kube-apiserver.service") ]; }
-      );
-      controller-manager = hak.outputs.kubeconfig "controller-manager" (
-        owned
-        // {
-          server = localApiserver;
-          actions = [ (restart "kube-controller-manager.service") ];
-        }
-      );
-      scheduler = hak.outputs.kubeconfig "scheduler" (
-        owned
-        // {
-          server = localApiserver;
-          actions = [ (restart "kube-scheduler.service") ];
-        }
-      );
-      # Shared by every control-plane host (KV hak-kv/service-account), never
-      # the apiserver's serving key.
-      service-account-key = hak.outputs.secret "service-account" "key" paths.serviceAccountKeyFile (
-        owned
-        // {
-          actions = [
-            (restart "kube-apiserver.service")
-            (restart "kube-controller-manager.service")
-          ];
-        }
-      );
-      service-account-pub = hak.outputs.secret "service-account" "pub" paths.serviceAccountPubFile (
-        owned
-        // {
-          mode = "0644";
-          actions = [ (restart "kube-apiserver.service") ];
-        }
-      );
-    };
+    # Certificates, kubeconfigs and the service-account pair, and which of
+    # them restart which daemon: nix/lib/outputs.nix.
+    services.hak-agent.outputs = hak.lib.agentOutputs inv host { };
 
     networking.firewall.allowedTCPPorts = [ inv.apiPort ];
     environment.systemPackages = [ pkgs.kubectl ];

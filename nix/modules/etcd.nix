@@ -21,14 +21,28 @@ let
   peer = certFor "etcd-peer";
 in
 {
-  options.hak.etcd.enable = lib.mkEnableOption "the etcd member role of hak";
+  options.hak.etcd = {
+    enable = lib.mkEnableOption "the etcd member role of hak";
+    initialClusterState = lib.mkOption {
+      type = lib.types.enum [
+        "new"
+        "existing"
+      ];
+      default = "new";
+      description = ''
+        "new" while the inventory's etcd hosts form the cluster for the first
+        time; "existing" for a member added later (after `etcdctl member add`).
+        Ignored once the member has data.
+      '';
+    };
+  };
 
   config = lib.mkIf config.hak.etcd.enable {
     services.etcd = {
       enable = true;
       name = host.name;
       initialCluster = lib.splitString "," (hak.lib.etcdInitialCluster inv);
-      initialClusterState = "new";
+      inherit (config.hak.etcd) initialClusterState;
       initialClusterToken = "hak-${inv.name}";
       listenClientUrls = [
         (hak.lib.etcdClientUrl host)
@@ -49,23 +63,9 @@ in
       peerClientCertAuth = true;
     };
 
-    # etcd reads its certificate files again for every new TLS handshake, so
-    # a renewal needs no restart: open connections finish on the old pair,
-    # new ones use the new. Hence no actions, only the ordering.
-    services.hak-agent.outputs = {
-      etcd-server = hak.outputs.certificate "etcd-server" {
-        owner = "etcd";
-        group = "etcd";
-        units = [ "etcd.service" ];
-      };
-      etcd-peer = hak.outputs.certificate "etcd-peer" {
-        owner = "etcd";
-        group = "etcd";
-        units = [ "etcd.service" ];
-      };
-      # For `hak-deploy check` (etcdctl endpoint status --cluster) as root.
-      etcd-healthcheck-client = hak.outputs.certificate "etcd-healthcheck-client" { };
-    };
+    # etcd-server, etcd-peer (reread by etcd for every new handshake: no
+    # restart), etcd-healthcheck-client, host-identity: nix/lib/outputs.nix.
+    services.hak-agent.outputs = hak.lib.agentOutputs inv host { };
 
     networking.firewall.allowedTCPPorts = [
       hak.lib.etcdClientPort

@@ -53,7 +53,7 @@ let
 
   # One file (or certificate/key/CA set) the agent maintains. The common
   # part: who owns it, its mode, and which units it reloads after a change.
-  output = types.submodule ({
+  output = types.submodule {
     options = {
       type = mkOption {
         type = types.enum [
@@ -65,7 +65,7 @@ let
       profile = mkOption {
         type = types.nullOr types.str;
         default = null;
-        description = "Certificate profile (src/common/profiles.ts); for kubeconfigs, the certificate output it embeds.";
+        description = "Profile of a certificate output (src/common/profiles.ts); null for kubeconfig and secret outputs.";
       };
       owner = mkOption {
         type = types.str;
@@ -78,7 +78,7 @@ let
       mode = mkOption {
         type = types.strMatching "0[0-7]{3}";
         default = "0600";
-        description = "Mode of the private parts (key, kubeconfig, secret); certificates and CA bundles are 0644.";
+        description = "Mode of the private parts (key, kubeconfig, secret); certificates and CA bundles get it plus read for everyone.";
       };
       units = mkOption {
         type = types.listOf types.str;
@@ -96,27 +96,10 @@ let
         description = "Type-specific fields, as the agent's config schema names them.";
       };
     };
-  });
-
-  renderOutput =
-    name: o:
-    {
-      inherit name;
-      inherit (o)
-        type
-        owner
-        group
-        mode
-        ;
-      actions = map (a: lib.filterAttrs (_: v: v != null) a) o.actions;
-    }
-    // lib.optionalAttrs (o.profile != null) { inherit (o) profile; }
-    // o.extra;
+  };
 
   # Units that read the agent's files: ordered after it, pulled in with it.
-  consumerUnits = lib.unique (
-    lib.concatMap (o: o.units ++ map (a: a.unit) o.actions) (lib.attrValues cfg.outputs)
-  );
+  consumerUnits = hakLib.consumerUnits cfg.outputs;
 in
 {
   options.services.hak-agent = {
@@ -171,7 +154,7 @@ in
     services.hak-agent.settings = {
       listen = lib.mkDefault cfg.listenAddress;
       auth.secretIdFile = lib.mkDefault cfg.secretIdFile;
-      outputs = lib.mapAttrsToList renderOutput cfg.outputs;
+      outputs = hakLib.renderOutputs cfg.outputs;
     };
 
     environment.etc."hak-agent/config.json".source = configFile;
@@ -184,6 +167,8 @@ in
       description = "hak-agent: certificates and keys from Vault/OpenBao";
       wantedBy = [ "multi-user.target" ] ++ consumerUnits;
       before = consumerUnits;
+      # systemctl for the actions, systemd-notify for readiness.
+      path = [ config.systemd.package ];
       wants = [ "network-online.target" ];
       after = [ "network-online.target" ];
       # Its own config change restarts it (the store path is in ExecStart).
@@ -201,7 +186,10 @@ in
         # Traverse only: consumers reach their own files, nobody lists the
         # directory; the secret ID inside stays 0600 root.
         StateDirectoryMode = "0711";
-        UMask = "0077";
+        # The agent gives every file its mode explicitly (keys 0600/0640);
+        # its generation folders must stay 0755 for the consumers to reach
+        # their files, so no tighter umask here.
+        UMask = "0022";
         ReadWritePaths = [ hakLib.paths.stateDir ];
 
         # Root (systemd accepts `systemctl restart` from UID 0 only), with

@@ -73,6 +73,9 @@ in
       "net.ipv6.ip_nonlocal_bind" = 1;
     };
 
+    # Only its identity certificate.
+    services.hak-agent.outputs = hak.lib.agentOutputs inv host { };
+
     services.haproxy = {
       enable = true;
       config = hak.lib.haproxyConfig inv;
@@ -104,12 +107,31 @@ in
       };
     };
 
-    networking.firewall.allowedTCPPorts = [ inv.apiPort ];
-    # VRRP is IP protocol 112, not a port.
-    networking.firewall.extraCommands = lib.concatMapStrings (p: ''
-      ${
-        if hak.lib.isIpv6 p.address then "ip6tables" else "iptables"
-      } -A nixos-fw -p vrrp -s ${p.address} -j nixos-fw-accept
-    '') others;
+    # VRRP is IP protocol 112, not a port: accepted from the other load
+    # balancers only, with either firewall backend.
+    networking.firewall = {
+      allowedTCPPorts = [ inv.apiPort ];
+    }
+    // (
+      if config.networking.nftables.enable or false then
+        {
+          extraInputRules = lib.concatMapStrings (
+            p:
+            if hak.lib.isIpv6 p.address then
+              "ip6 saddr ${p.address} meta l4proto vrrp accept\n"
+            else
+              "ip saddr ${p.address} ip protocol vrrp accept\n"
+          ) others;
+        }
+      else
+        {
+          extraCommands = lib.concatMapStrings (
+            p:
+            "${
+              if hak.lib.isIpv6 p.address then "ip6tables" else "iptables"
+            } -A nixos-fw -p vrrp -s ${p.address} -j nixos-fw-accept\n"
+          ) others;
+        }
+    );
   };
 }

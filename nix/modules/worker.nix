@@ -29,11 +29,6 @@ let
     certFile = paths.certFile profile;
     keyFile = paths.keyFile profile;
   };
-
-  restart = unit: {
-    type = "restart";
-    inherit unit;
-  };
 in
 {
   options.hak.worker = {
@@ -114,27 +109,9 @@ in
         users.groups.hak-coredns = { };
         systemd.services.coredns.serviceConfig.SupplementaryGroups = [ "hak-coredns" ];
 
-        # Restarting the kubelet leaves running pods alone; kube-proxy and
-        # CoreDNS restart in a moment. None of them rereads these files.
-        services.hak-agent.outputs = {
-          kubelet = hak.outputs.certificate "kubelet" {
-            actions = [
-              (restart "kubelet.service")
-            ]
-            ++ lib.optional (cfg.cni == "flannel") (restart "flannel.service");
-          };
-          kubelet-serving = hak.outputs.certificate "kubelet-serving" {
-            actions = [ (restart "kubelet.service") ];
-          };
-          kube-proxy = hak.outputs.certificate "kube-proxy" {
-            actions = lib.optional cfg.kubeProxy (restart "kube-proxy.service");
-          };
-          coredns = hak.outputs.certificate "coredns" {
-            group = "hak-coredns";
-            mode = "0640";
-            actions = [ (restart "coredns.service") ];
-          };
-        };
+        # kubelet, kubelet-serving, kube-proxy, coredns, host-identity, and
+        # the restarts after a renewal: nix/lib/outputs.nix.
+        services.hak-agent.outputs = hak.lib.agentOutputs inv host { inherit (cfg) cni kubeProxy; };
 
         networking.firewall = {
           allowedTCPPorts = [

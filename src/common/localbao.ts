@@ -324,3 +324,113 @@ export async function stopLocalServer(stateDir: string): Promise<boolean> {
   await killPid(pid);
   return true;
 }
+
+/** A local 3-node (or n-node) raft cluster: HA tests and the failover of clients. */
+export interface LocalCluster {
+  nodes: { address: string; pid: number | undefined; stop(): Promise<void> }[];
+  rootToken: string;
+  caPem: string;
+  /** A root client that knows every node's address. */
+  client(): VaultClient;
+  stop(): Promise<void>;
+}
+
+function raftNodeConfig(stateDir: string, i: number, ports: { api: number; cluster: number }[]): string {
+  const me = ports[i]!;
+  const joins = ports
+    .filter((_, j) => j !== i)
+    .map(
+      (p) => `  retry_join {
+    leader_api_addr     = "https://127.0.0.1:${p.api}"
+    leader_ca_cert_file = "${stateDir}/tls/ca.crt"
+  }`,
+    )
+    .join("\n");
+  return `disable_mlock = true
+api_addr      = "https://127.0.0.1:${me.api}"
+cluster_addr  = "https://127.0.0.1:${me.cluster}"
+log_level     = "warn"
+storage "raft" {
+  path    = "${stateDir}/node${i}"
+  node_id = "node${i}"
+${joins}
+}
+listener "tcp" {
+  address         = "127.0.0.1:${me.api}"
+  cluster_address = "127.0.0.1:${me.cluster}"
+  tls_cert_file   = "${stateDir}/tls/server.crt"
+  tls_key_file    = "${stateDir}/tls/server.key"
+}
+`;
+}
+
+/**
+ * Starts n OpenBao nodes with integrated raft storage that join each other
+ * (retry_join), initialises the first, unseals all with the one key share.
+ */
+export async function startLocalCluster(stateDir: string, n = 3): Promise<LocalCluster> {
+  const dir = resolve(stateDir);
+  const { caPem } = await ensureServerTls(join(dir, "tls"));
+  const ports: { api: number; cluster: number }[] = [];
+  for (let i = 0; i < n; i++) ports.push({ api: await freePort(), cluster: await freePort() });
+  const procs: ChildProcess[] = [];
+  const clients = ports.map((p) => new VaultClient({ addresses: [`https://127.0.0.1:${p.api}`], tls: { ca: caPem }, timeoutMs: 60_000 }));
+  try {
+    for (let i = 0; i < n; i++) {
+      mkdirSync(join(dir, `node${i}`), { recursive: true, mode: 0o700 });
+      const cfg = join(dir, `node${i}.hcl`);
+      writeFileAtomic(cfg, raftNodeConfig(dir, i, ports), { mode: 0o600 });
+      const out = openSync(join(dir, `node${i}.log`), "a", 0o600);
+      procs.push(spawn(baoBinary(), ["server", `-config=${cfg}`], { stdio: ["ignore", out, out], cwd: dir }));
+      closeSync(out);
+    }
+    for (let i = 0; i < n; i++) await waitHealthy(clients[i]!, procs[i], join(dir, `node${i}.log`), 30_000, true);
+    const init = await initAndUnseal(clients[0]!, dir);
+    await waitActive(new VaultClient({ addresses: [`https://127.0.0.1:${ports[0]!.api}`], tls: { ca: caPem }, token: init.root_token }), join(dir, "node0.log"));
+    // A local cluster need not wait the default 10 s before promoting a joined node to voter.
+    const first = new VaultClient({ addresses: [`https://127.0.0.1:${ports[0]!.api}`], tls: { ca: caPem }, token: init.root_token });
+    await first.write("sys/storage/raft/autopilot/configuration", { server_stabilization_time: "2s" }).finally(() => first.close());
+    // Followers join through retry_join once unsealed; unseal is retried until the join has happened.
+    for (let i = 1; i < n; i++) {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const seal = (await clients[i]!.request("GET", "sys/seal-status", { token: null })) as unknown as { sealed: boolean };
+        if (!seal.sealed) break;
+        await clients[i]!.write("sys/unseal", { key: init.unseal_keys_b64[0] }, { token: null }).catch(() => undefined);
+        if (Date.now() > deadline) throw new HakError(`node${i} did not join and unseal`, { where: join(dir, `node${i}.log`) });
+        await sleep(250);
+      }
+    }
+    // Autopilot promotes joined nodes to voters only after they have been stable
+    // for a while; until then losing the active node loses the quorum.
+    const active = new VaultClient({ addresses: [`https://127.0.0.1:${ports[0]!.api}`], tls: { ca: caPem }, token: init.root_token });
+    try {
+      const deadline = Date.now() + 90_000;
+      for (;;) {
+        const conf = await active.read<{ config: { servers: { voter: boolean }[] } }>("sys/storage/raft/configuration").catch(() => undefined);
+        const servers = conf?.config.servers ?? [];
+        if (servers.length === n && servers.every((x) => x.voter)) break;
+        if (Date.now() > deadline) throw new HakError(`raft: ${servers.filter((x) => x.voter).length} of ${n} nodes are voters after 90 s`, { where: dir });
+        await sleep(500);
+      }
+    } finally {
+      await active.close();
+    }
+  } catch (err) {
+    await Promise.all(procs.map(killAndWait));
+    throw err;
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+  const rootToken = (JSON.parse(readFileSync(join(dir, "init.json"), "utf8")) as InitFile).root_token;
+  const addresses = ports.map((p) => `https://127.0.0.1:${p.api}`);
+  return {
+    nodes: procs.map((p, i) => ({ address: addresses[i]!, pid: p.pid, stop: () => killAndWait(p) })),
+    rootToken,
+    caPem,
+    client: () => new VaultClient({ addresses, token: rootToken, tls: { ca: caPem } }),
+    stop: async () => {
+      await Promise.all(procs.map(killAndWait));
+    },
+  };
+}

@@ -130,6 +130,11 @@ export class VaultClient {
     return new VaultClient({ ...this.opts, token });
   }
 
+  /** A client for other servers with the same token and TLS settings. */
+  withAddresses(addresses: string[]): VaultClient {
+    return new VaultClient({ ...this.opts, addresses, token: this.token });
+  }
+
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
@@ -162,7 +167,18 @@ export class VaultClient {
         });
         status = res.statusCode;
         const text = await res.body.text();
-        this.emit(method, clean, address, status, status < 400 || (status === 404 && !!ro.allow404), started);
+        // A standby that cannot forward to the active node redirects (307) to it: another address may do better.
+        const redirected = status >= 300 && status < 400;
+        this.emit(method, clean, address, status, !redirected && (status < 400 || (status === 404 && !!ro.allow404)), started);
+        if (redirected) {
+          lastErr = new VaultError(`redirected to ${String(res.headers.location ?? "?")}: a standby that cannot reach the active node`, {
+            status,
+            path: clean,
+            where,
+            fix: "wait for the cluster to elect an active node, or list every node's address",
+          });
+          continue;
+        }
         if (RETRY_STATUS.has(status) && attempt < this.addresses.length - 1) {
           lastErr = this.httpError(status, text, clean, where);
           continue;
@@ -198,6 +214,12 @@ export class VaultClient {
   async read<T = Record<string, unknown>>(path: string): Promise<T | undefined> {
     const res = await this.request<T>("GET", path, { allow404: true });
     return res?.data;
+  }
+
+  /** For the sys/ endpoints that answer without the `data` envelope (sys/leader, sys/health, sys/seal-status). */
+  async readBare<T>(path: string, ro: { token?: string | null } = {}): Promise<T | undefined> {
+    const res = await this.request("GET", path, { allow404: true, ...ro });
+    return res as unknown as T | undefined;
   }
 
   async list(path: string): Promise<string[]> {

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { HakError } from "../common/errors.js";
 import type { Host, HostRole, Inventory } from "../common/inventory.js";
 import type { VaultClient } from "../common/vault.js";
-import { bootstrap } from "../pki/bootstrap.js";
+import { bootstrap, type BootstrapOptions } from "../pki/bootstrap.js";
 import type { Plan } from "../pki/reconcile.js";
 import { enrollHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
 import { checkHive, renderHiveStates } from "./hive.js";
@@ -26,7 +26,8 @@ export interface ApplyOptions {
   colmenaArgs: string[];
   /** Only these hosts (by name); all by default. Colmena then gets names instead of @role. */
   hosts?: string[];
-  bootstrap: boolean;
+  /** Reconcile Vault first (with these options of hak-pki bootstrap), or not. */
+  bootstrap: false | Pick<BootstrapOptions, "auditFile" | "cel">;
   /** Enrollment settings; undefined skips enrollment (hosts already have their identity). */
   enroll?: EnrollOptions;
   /** Where Colmena's stdout goes: ours, or stderr when our stdout carries JSON. */
@@ -85,7 +86,7 @@ export async function applyCluster(client: VaultClient | undefined, inv: Invento
   if (opts.bootstrap) {
     if (!client) throw new HakError("bootstrap needs a Vault client");
     say("vault: reconciling (hak-pki bootstrap)");
-    const plan = await bootstrap(client, inv);
+    const plan = await bootstrap(client, inv, opts.bootstrap);
     report.bootstrap = plan.counts;
     say(`vault: ${Object.entries(plan.counts).map(([k, v]) => `${v} ${k}`).join(", ")}`);
   }

@@ -1,7 +1,6 @@
 import { posix } from "node:path";
 import { errorMessage } from "../common/errors.js";
 import type { Host, Inventory } from "../common/inventory.js";
-import { hostsWithRole } from "../common/inventory.js";
 import { lifeState, type LifeState } from "../common/lifetime.js";
 import { profileFromOu } from "../common/names.js";
 import { formatExpiry, formatResidual, renderTable } from "../common/table.js";
@@ -13,10 +12,11 @@ import { apiServerUrl, etcdClientUrl, etcdClientUrls } from "./topology.js";
 
 /**
  * `hak-deploy check`: the cluster seen from its hosts, over SSH. On every
- * host: the agent's /readyz and the certificates it keeps (expiry). On the
- * first etcd host: `etcdctl endpoint status --cluster` over mTLS with the
- * healthcheck client certificate. On the first control-plane host: the
- * apiserver's /readyz through the virtual IP (the path kubelets take).
+ * host: the agent's /readyz and the certificates it keeps (expiry). On each
+ * etcd host: `etcdctl endpoint status --cluster` over mTLS with its
+ * healthcheck client certificate (every member, as that host sees them). On
+ * each control-plane host: the apiserver's /readyz through the virtual IP
+ * (through keepalived and haproxy, as kubelets reach it).
  * Everything runs with tools every NixOS host has (sh, curl, cat) plus
  * etcdctl on etcd hosts; certificates are parsed here, keys are never read.
  */
@@ -146,7 +146,7 @@ export function etcdVerdict(stdout: string, stderr: string, exitCode: number | n
   if (exitCode !== 0 && problems.length === 0) problems.push(`etcdctl exit ${exitCode}${why ? `: ${why}` : ""}`);
   if (problems.length > 0) return { ok: false, detail: problems.join("; ") };
   const versions = [...new Set(statuses.map((s) => s.Status?.version ?? "?"))].join(", ");
-  return { ok: true, detail: `${statuses.length} members, one leader, etcd ${versions}` };
+  return { ok: true, detail: `${statuses.length} member${statuses.length === 1 ? "" : "s"}, one leader, etcd ${versions}` };
 }
 
 /** The result of a `curl -fsS` run: ok on exit 0, else curl's own message. */
@@ -166,7 +166,7 @@ function etcdCommand(host: Host, certDir: string): string {
   );
 }
 
-async function checkHost(inv: Inventory, host: Host, roles: { etcd?: Host; api?: Host }, opts: CheckOptions): Promise<{ items: CheckItem[]; certs: CertRow[] }> {
+async function checkHost(inv: Inventory, host: Host, opts: CheckOptions): Promise<{ items: CheckItem[]; certs: CertRow[] }> {
   const items: CheckItem[] = [];
   const add = (check: CheckName, v: { ok: boolean; detail: string }) => {
     items.push({ host: host.name, check, ...v });
@@ -185,11 +185,11 @@ async function checkHost(inv: Inventory, host: Host, roles: { etcd?: Host; api?:
     const listing = await session.exec(sh(certListingScript(opts.paths.certDir)));
     const { rows, problems } = parseCertListing(host.name, listing.stdout, (opts.now ?? (() => new Date()))());
     add("certificates", certificatesVerdict(rows, problems));
-    if (roles.etcd === host) {
+    if (host.role === "etcd") {
       const r = await session.exec(sh(etcdCommand(host, opts.paths.certDir)));
       add("etcd", etcdVerdict(r.stdout, r.stderr, r.code, etcdClientUrls(inv)));
     }
-    if (roles.api === host) {
+    if (host.role === "controlplane") {
       const ca = shellQuote(posix.join(opts.paths.certDir, "kubernetes-ca.crt"));
       const url = `${apiServerUrl(inv)}/readyz`;
       const v = curlVerdict(await session.exec(sh(`${CURL} --cacert ${ca} ${shellQuote(url)}`)));
@@ -205,12 +205,13 @@ async function checkHost(inv: Inventory, host: Host, roles: { etcd?: Host; api?:
 }
 
 export async function checkCluster(inv: Inventory, hosts: readonly Host[], opts: CheckOptions): Promise<CheckReport> {
-  const roles = { etcd: hostsWithRole(inv, "etcd").find((h) => hosts.includes(h)), api: hostsWithRole(inv, "controlplane").find((h) => hosts.includes(h)) };
-  const per = await mapLimit(hosts, opts.parallel, (h) => checkHost(inv, h, roles, opts));
+  const per = await mapLimit(hosts, opts.parallel, (h) => checkHost(inv, h, opts));
   const items = per.flatMap((p) => p.items);
-  // A cluster-wide check whose host could not be reached did not run: say so in its own row.
-  for (const [check, h] of [["etcd", roles.etcd], ["apiserver", roles.api]] as const) {
-    if (h && !items.some((i) => i.check === check)) items.push({ host: h.name, check, ok: false, detail: `not run: ${h.name} could not be reached` });
+  // A cluster-wide check that no host could run: say so in its own row, so "all ok" never means "nothing checked".
+  for (const [check, role] of [["etcd", "etcd"], ["apiserver", "controlplane"]] as const) {
+    const candidates = hosts.filter((h) => h.role === role);
+    if (candidates.length > 0 && !items.some((i) => i.check === check))
+      items.push({ host: candidates.map((h) => h.name).join(","), check, ok: false, detail: `not run: no ${role} host could be reached` });
   }
   return { ok: items.every((i) => i.ok), items, certificates: per.flatMap((p) => p.certs) };
 }

@@ -6,7 +6,7 @@ import { InputError } from "../common/errors.js";
 import { renderTable } from "../common/table.js";
 import { applyCluster, type ApplyReport } from "./apply.js";
 import { checkCluster, DEFAULT_HOST_PATHS, renderCheck } from "./check.js";
-import { checkSecretIdPath, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
+import { checkHostPath, DEFAULT_IDENTITY_CERT_PATH, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
 import { checkHive, HIVE_INVENTORY, renderHiveStates, writeHive } from "./hive.js";
 import { KnownHosts, sshSettingsFrom, type SshFlags } from "./ssh.js";
 
@@ -23,7 +23,7 @@ function progress(host: string, message: string): void {
 
 function addSshOptions(cmd: Command): Command {
   return cmd
-    .option("--ssh-user <user>", "SSH user on the hosts; non-root users run the host side under sudo -n (env HAK_SSH_USER)", undefined)
+    .option("--ssh-user <user>", "SSH user on the hosts; non-root users run the host side under sudo -n (env HAK_SSH_USER)")
     .option("--ssh-port <port>", "SSH port (env HAK_SSH_PORT; default 22)")
     .option("--ssh-key <file>", "private key (env HAK_SSH_KEY; passphrase in HAK_SSH_KEY_PASSPHRASE); default: ssh-agent, then ~/.ssh/id_*")
     .option("--known-hosts <file>", "OpenSSH known_hosts to check host keys against (env HAK_KNOWN_HOSTS; default ~/.ssh/known_hosts)")
@@ -32,13 +32,22 @@ function addSshOptions(cmd: Command): Command {
     .option("--parallel <n>", "hosts at a time", "8");
 }
 
+/** known_hosts, with a warning for each line that ssh would skip too. */
+function loadKnownHosts(file: string): KnownHosts {
+  const kh = new KnownHosts(file);
+  for (const p of kh.problems) process.stderr.write(`warning: ${file}:${p.line}: ${p.message}; line ignored\n`);
+  return kh;
+}
+
 function parallelFrom(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new InputError(`not a number from 1 to 256: ${JSON.stringify(text)}`, { where: "--parallel" });
   return n;
 }
 
-function enrollOptionsFrom(o: SshCmdFlags & { secretIdPath: string; secretIdTtl?: string }, log: boolean): EnrollOptions {
+type EnrollFlags = SshCmdFlags & { secretIdPath: string; secretIdTtl?: string; identityCert: string; force?: boolean };
+
+function enrollOptionsFrom(o: EnrollFlags): EnrollOptions {
   const ssh = sshSettingsFrom(o);
   let ttl: number | undefined;
   if (o.secretIdTtl !== undefined) {
@@ -47,27 +56,38 @@ function enrollOptionsFrom(o: SshCmdFlags & { secretIdPath: string; secretIdTtl?
   }
   return {
     ssh,
-    knownHosts: new KnownHosts(ssh.knownHostsFile),
-    secretIdPath: checkSecretIdPath(o.secretIdPath),
+    knownHosts: loadKnownHosts(ssh.knownHostsFile),
+    secretIdPath: checkHostPath(o.secretIdPath),
     secretIdTtlSeconds: ttl,
+    identityCertPath: checkHostPath(o.identityCert, "--identity-cert"),
+    force: o.force ?? false,
     parallel: parallelFrom(o.parallel),
-    onProgress: log ? progress : undefined,
+    onProgress: progress,
   };
 }
 
 function addEnrollOptions(cmd: Command): Command {
   return cmd
     .option("--secret-id-path <path>", "the agent's secret-ID file on the hosts", DEFAULT_SECRET_ID_PATH)
-    .option("--secret-id-ttl <duration>", "shorter secret-ID lifetime than the AppRole role's (e.g. 15m)");
+    .option("--secret-id-ttl <duration>", "shorter secret-ID lifetime than the AppRole role's (e.g. 15m)")
+    .option("--identity-cert <path>", "the agent's host identity certificate on the hosts; a host with a valid one is not enrolled", DEFAULT_IDENTITY_CERT_PATH)
+    .option("--force", "enroll hosts that already hold a valid host identity too");
 }
 
 export function renderEnroll(results: EnrollResult[]): string {
   const table = renderTable(
     ["HOST", "ADDRESS", "RESULT", "DETAIL"],
-    results.map((r) => [r.host, r.address, r.ok ? "enrolled" : "FAILED", r.ok ? `${r.file ?? ""}${r.expiresAt ? `, usable once until ${r.expiresAt}` : ""}` : (r.error ?? "").replace(/\n\s*/g, " ")]),
+    results.map((r) => [r.host, r.address, r.identityValidUntil ? "skipped" : r.ok ? "enrolled" : "FAILED", enrollDetail(r)]),
   );
   const failed = results.filter((r) => !r.ok).length;
-  return `${table}\n\n${results.length - failed} enrolled, ${failed} failed`;
+  const skipped = results.filter((r) => r.identityValidUntil).length;
+  return `${table}\n\n${results.length - failed - skipped} enrolled, ${skipped} skipped, ${failed} failed`;
+}
+
+function enrollDetail(r: EnrollResult): string {
+  if (r.identityValidUntil) return `holds a valid host identity until ${r.identityValidUntil}`;
+  if (!r.ok) return (r.error ?? "").replace(/\n\s*/g, " ");
+  return `${r.file ?? ""}${r.expiresAt ? `, usable once until ${r.expiresAt}` : ""}`;
 }
 
 function renderApply(r: ApplyReport): string {
@@ -121,10 +141,10 @@ export function buildProgram(): Command {
         ),
       ),
     ),
-  ).action(async (names: string[], o: Flags & SshCmdFlags & { secretIdPath: string; secretIdTtl?: string }) => {
+  ).action(async (names: string[], o: Flags & EnrollFlags) => {
     const inv = inventoryFrom(o);
     const hosts = selectHosts(inv, names);
-    const opts = enrollOptionsFrom(o, true);
+    const opts = enrollOptionsFrom(o);
     const client = vaultFrom(o);
     try {
       const results = await enrollHosts(client, hosts, opts);
@@ -147,6 +167,8 @@ export function buildProgram(): Command {
             .option("--colmena <bin>", "the colmena binary", "colmena")
             .option("--colmena-arg <arg>", "extra argument for every colmena apply (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
             .option("--no-bootstrap", "do not reconcile Vault first")
+            .option("--audit-file <path>", "as hak-pki bootstrap --audit-file: the file audit device that must exist")
+            .option("--no-cel", "as hak-pki bootstrap --no-cel: classic PKI roles only")
             .option("--no-enroll", "do not enroll (the hosts already have their identity)")
             .option("--json", "the report as JSON (Colmena's output then goes to stderr)"),
         ),
@@ -155,11 +177,11 @@ export function buildProgram(): Command {
   ).action(
     async (
       names: string[],
-      o: Flags & SshCmdFlags & { secretIdPath: string; secretIdTtl?: string; dir: string; colmena: string; colmenaArg: string[]; bootstrap: boolean; enroll: boolean },
+      o: Flags & EnrollFlags & { auditFile?: string; cel: boolean; dir: string; colmena: string; colmenaArg: string[]; bootstrap: boolean; enroll: boolean },
     ) => {
       const inv = inventoryFrom(o);
       const hosts = names.length > 0 ? selectHosts(inv, names).map((h) => h.name) : undefined;
-      const enroll = o.enroll ? enrollOptionsFrom(o, true) : undefined;
+      const enroll = o.enroll ? enrollOptionsFrom(o) : undefined;
       const client = o.bootstrap || o.enroll ? vaultFrom(o) : undefined;
       try {
         const report = await applyCluster(client, inv, {
@@ -167,7 +189,7 @@ export function buildProgram(): Command {
           colmena: o.colmena,
           colmenaArgs: o.colmenaArg,
           hosts,
-          bootstrap: o.bootstrap,
+          bootstrap: o.bootstrap ? { auditFile: o.auditFile, cel: o.cel ? undefined : false } : false,
           enroll,
           colmenaStdout: o.json ? "stderr" : "inherit",
           onProgress: (l) => process.stderr.write(`hak-deploy: ${l}\n`),
@@ -196,7 +218,7 @@ export function buildProgram(): Command {
     const ssh = sshSettingsFrom(o);
     const report = await checkCluster(inv, hosts, {
       ssh,
-      knownHosts: new KnownHosts(ssh.knownHostsFile),
+      knownHosts: loadKnownHosts(ssh.knownHostsFile),
       paths: { agentUrl: o.agentUrl, certDir: o.certDir },
       parallel: parallelFrom(o.parallel),
       onProgress: o.json ? undefined : progress,

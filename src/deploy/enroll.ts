@@ -2,8 +2,9 @@ import { posix } from "node:path";
 import { errorMessage, HakError, InputError } from "../common/errors.js";
 import type { Host, Inventory } from "../common/inventory.js";
 import { hostCidr } from "../common/ip.js";
-import { APPROLE_MOUNT, authRoleName } from "../common/names.js";
+import { APPROLE_MOUNT, authRoleName, profileFromOu } from "../common/names.js";
 import type { VaultClient } from "../common/vault.js";
+import { certFacts, splitPemBundle } from "../common/x509.js";
 import { mapLimit } from "./pool.js";
 import { remoteShell, shellQuote } from "./shell.js";
 import { SshSession, type KnownHosts, type SshSettings } from "./ssh.js";
@@ -24,6 +25,10 @@ import { SshSession, type KnownHosts, type SshSettings } from "./ssh.js";
  */
 
 export const DEFAULT_SECRET_ID_PATH = "/var/lib/hak-agent/secret-id";
+/** The agent's host identity certificate (profile host-identity), for TLS cert auth after the first login. */
+export const DEFAULT_IDENTITY_CERT_PATH = "/var/lib/hak-agent/certs/host-identity.crt";
+/** An identity that expires sooner than this is not worth keeping: enroll anyway. */
+const IDENTITY_MARGIN_MS = 3600_000;
 
 export interface EnrollOptions {
   ssh: SshSettings;
@@ -34,6 +39,13 @@ export interface EnrollOptions {
   secretIdTtlSeconds?: number;
   /** Hosts enrolled at the same time. */
   parallel: number;
+  /**
+   * Where the agent keeps its host identity certificate. A host whose agent
+   * already holds a valid one for its name logs in with it and needs no
+   * secret ID, so none is minted (unless `force`).
+   */
+  identityCertPath?: string;
+  force?: boolean;
   onProgress?: (host: string, message: string) => void;
 }
 
@@ -49,6 +61,8 @@ export interface EnrollResult {
   file?: string;
   /** Earlier unused secret IDs of the host destroyed after this one arrived. */
   destroyedEarlier?: number;
+  /** Not enrolled because the agent holds a valid host identity (until this time). */
+  identityValidUntil?: string;
 }
 
 interface AppRoleRole {
@@ -64,7 +78,8 @@ interface SecretIdResponse {
   secret_id_num_uses: number;
 }
 
-export function checkSecretIdPath(path: string, where = "--secret-id-path"): string {
+/** A file path on the hosts (they are POSIX): absolute, one line, not a folder. */
+export function checkHostPath(path: string, where = "--secret-id-path"): string {
   if (!posix.isAbsolute(path) || /[\0\n]/.test(path) || path.endsWith("/"))
     throw new InputError(`not an absolute file path: ${JSON.stringify(path)}`, { where });
   return posix.normalize(path);
@@ -90,6 +105,25 @@ export function secretIdWriteScript(path: string): string {
     "trap - EXIT",
     `stat -c '%a %U:%G' ${shellQuote(path)}`,
   ].join("\n");
+}
+
+/**
+ * The host's identity certificate, if the agent has one for this host that
+ * is good for a while yet: then the agent logs in with TLS cert auth and a
+ * secret ID would only be one more credential lying around.
+ */
+async function validIdentity(session: SshSession, host: Host, path: string, user: string): Promise<Date | undefined> {
+  const res = await session.exec(remoteShell(`cat ${shellQuote(path)} 2>/dev/null || true`, user));
+  const pem = splitPemBundle(res.stdout)[0];
+  if (!pem) return undefined;
+  try {
+    const f = certFacts(pem);
+    // Only a skip decision, not a trust decision: a bogus file makes the agent's login fail, and check shows it.
+    const mine = f.commonName === host.name && profileFromOu(f.organizationalUnit) === "host-identity";
+    return mine && f.notAfter.getTime() - Date.now() > IDENTITY_MARGIN_MS ? f.notAfter : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A secret ID for one host, bound to its address, usable once. */
@@ -140,6 +174,13 @@ export async function enrollHost(client: VaultClient, host: Host, opts: EnrollOp
   try {
     progress(`connecting to ${opts.ssh.user}@${host.address}`);
     session = await SshSession.connect({ name: host.name, address: host.address }, opts.ssh, opts.knownHosts);
+    if (!opts.force) {
+      const until = await validIdentity(session, host, opts.identityCertPath ?? DEFAULT_IDENTITY_CERT_PATH, opts.ssh.user);
+      if (until) {
+        progress(`host key verified; the agent holds a valid host identity until ${until.toISOString()}: nothing to do (--force enrolls anyway)`);
+        return { ...base, ok: true, identityValidUntil: until.toISOString() };
+      }
+    }
     progress("host key verified; minting a secret ID");
     minted = await mintSecretId(client, host, opts.secretIdTtlSeconds);
     progress(`pushing it to ${opts.secretIdPath}`);
@@ -147,10 +188,13 @@ export async function enrollHost(client: VaultClient, host: Host, opts: EnrollOp
     if (res.code !== 0)
       throw new HakError(`writing ${opts.secretIdPath} failed (exit ${res.code ?? res.signal}): ${res.stderr.trim() || res.stdout.trim()}`, { where: host.name });
     const file = res.stdout.trim();
-    const destroyed = await destroyOthers(client, host, minted.secret_id_accessor);
-    const expiresAt = minted.secret_id_ttl > 0 ? new Date(Date.now() + minted.secret_id_ttl * 1000).toISOString() : undefined;
+    // On the host now: from here on a failure must not destroy it.
+    const delivered = minted;
+    minted = undefined;
+    const destroyed = await destroyOthers(client, host, delivered.secret_id_accessor);
+    const expiresAt = delivered.secret_id_ttl > 0 ? new Date(Date.now() + delivered.secret_id_ttl * 1000).toISOString() : undefined;
     progress(`enrolled (${file}${expiresAt ? `, usable once until ${expiresAt}` : ""})`);
-    return { ...base, ok: true, accessor: minted.secret_id_accessor, expiresAt, file, destroyedEarlier: destroyed };
+    return { ...base, ok: true, accessor: delivered.secret_id_accessor, expiresAt, file, destroyedEarlier: destroyed };
   } catch (err) {
     if (minted) await destroySecretId(client, host, minted.secret_id_accessor).catch(() => undefined);
     const error = errorMessage(err);

@@ -158,7 +158,12 @@ export class SshSession {
       },
     };
     return new Promise((resolve, reject) => {
-      client.once("ready", () => resolve(new SshSession(client, target)));
+      client.once("ready", () => {
+        // Later errors (a dropped connection) end the running command's stream; an
+        // unhandled 'error' event would take the whole run down with it.
+        client.on("error", () => undefined);
+        resolve(new SshSession(client, target));
+      });
       client.once("error", (err: Error & { level?: string; code?: string }) => {
         client.end();
         if (refusal) return reject(refusal);

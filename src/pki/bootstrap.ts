@@ -20,8 +20,8 @@ export interface BootstrapOptions {
  * plans the same roles the real run creates. HashiCorp Vault is at 1.x.
  */
 export async function serverHasCel(client: VaultClient): Promise<boolean> {
-  const s = await client.request<never>("GET", "sys/seal-status", { token: null });
-  const version = (s as unknown as { version?: string } | undefined)?.version ?? "";
+  const s = await client.readBare<{ version?: string }>("sys/seal-status", { token: null });
+  const version = s?.version ?? "";
   const m = /^(\d+)\.(\d+)/.exec(version);
   if (!m) return false;
   const [major, minor] = [Number(m[1]), Number(m[2])];
@@ -32,7 +32,36 @@ export async function serverHasCel(client: VaultClient): Promise<boolean> {
  * Reconciles Vault to the PKI the inventory needs. Idempotent: a second run
  * plans only "unchanged". With dryRun, reads and plans, changes nothing.
  */
-export async function bootstrap(client: VaultClient, inv: Inventory, opts: BootstrapOptions = {}): Promise<Plan> {
+export async function bootstrap(given: VaultClient, inv: Inventory, opts: BootstrapOptions = {}): Promise<Plan> {
+  const active = await activeNode(given);
+  try {
+    return await reconcile(active ?? given, inv, opts);
+  } finally {
+    await active?.close();
+  }
+}
+
+/**
+ * In an HA cluster, a raft standby forwards writes but may not yet see what
+ * was just written (a role made a moment ago answers 404 there), so the
+ * reconciler, which reads its own writes, talks to the active node when it
+ * can reach it. Undefined when the given address is already the active node,
+ * or the active one is not reachable from here.
+ */
+async function activeNode(client: VaultClient): Promise<VaultClient | undefined> {
+  const leader = await client.readBare<{ ha_enabled?: boolean; is_self?: boolean; leader_address?: string }>("sys/leader").catch(() => undefined);
+  if (!leader?.ha_enabled || leader.is_self || !leader.leader_address) return undefined;
+  const active = client.withAddresses([leader.leader_address]);
+  const ok = await active.readBare("sys/leader").then(
+    () => true,
+    () => false,
+  );
+  if (ok) return active;
+  await active.close();
+  return undefined;
+}
+
+async function reconcile(client: VaultClient, inv: Inventory, opts: BootstrapOptions): Promise<Plan> {
   const desired = desiredState(inv, {
     vaultAddresses: opts.vaultAddresses ?? inv.vault?.addresses ?? client.addresses,
     auditFile: opts.auditFile,

@@ -300,6 +300,25 @@ export async function plan(client: VaultClient, desired: DesiredState): Promise<
   return [...entries, ...(await planStale(client, rc, desired))];
 }
 
+/**
+ * Right after a mount is made, a raft standby may not see it yet ("no mount
+ * entry found", "no handler for route"), and a new KV v2 mount answers
+ * "Waiting for the primary to upgrade from non-versioned to versioned data"
+ * for a moment. Those settle by themselves: waited out for up to 15 s.
+ */
+async function retryWhileMountSettles<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      const settling = err instanceof VaultError && err.errors.some((m) => /upgrade from non-versioned to versioned|no mount entry found|no handler for route/i.test(m));
+      if (!settling || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 /** Applies the changes of a plan in order (mounts before roles, entities before aliases). */
 export async function applyPlan(client: VaultClient, entries: PlanEntry[], onStep?: (e: PlanEntry) => void): Promise<void> {
   let auths: Map<string, MountInfo> | undefined;
@@ -322,7 +341,7 @@ export async function applyPlan(client: VaultClient, entries: PlanEntry[], onSte
     if (!e.apply) continue;
     onStep?.(e);
     try {
-      await e.apply(ctx);
+      await retryWhileMountSettles(() => e.apply!(ctx));
     } catch (err) {
       throw new HakError(`could not ${e.action} ${e.id}: ${(err as Error).message}`, { cause: err, where: e.id });
     }

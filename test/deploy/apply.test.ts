@@ -2,13 +2,12 @@ import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LocalBao } from "../../src/common/localbao.js";
 import type { VaultClient } from "../../src/common/vault.js";
 import { applyCluster, type ApplyOptions } from "../../src/deploy/apply.js";
-import { main } from "../../src/deploy/cli.js";
 import { writeHive } from "../../src/deploy/hive.js";
 import { KnownHosts } from "../../src/deploy/ssh.js";
-import { devBao } from "../helpers/bao.js";
+import { realBao } from "../helpers/bao.js";
+import { runCli } from "./helpers/cli.js";
 import { loopbackInventory, startSshHosts, type SshHosts } from "./helpers/cluster.js";
 
 // Colmena and NixOS cannot run here. COLMENA STAND-IN: a shell script named
@@ -33,7 +32,8 @@ let dir: string;
 let flakeDir: string;
 let agentDir: string;
 let log: string;
-let bao: LocalBao;
+// The real server (TLS, raft, init/unseal), so the CLI run goes through VAULT_CACERT.
+let bao: Awaited<ReturnType<typeof realBao>>;
 let root: VaultClient;
 let hosts: SshHosts;
 const savedEnv = { ...process.env };
@@ -43,7 +43,7 @@ function options(extra: Partial<ApplyOptions> = {}): ApplyOptions {
     flakeDir,
     colmena: "colmena",
     colmenaArgs: [],
-    bootstrap: true,
+    bootstrap: {},
     enroll: { ssh: hosts.settings, knownHosts: new KnownHosts(hosts.knownHostsFile), secretIdPath: join(agentDir, "secret-id"), parallel: 4 },
     colmenaStdout: "stderr",
     // Our progress goes into the stand-in's log too, so the log shows the true interleaving.
@@ -68,7 +68,7 @@ beforeAll(async () => {
   process.env.PATH = `${bin}:${process.env.PATH}`;
   process.env.COLMENA_STANDIN_LOG = log;
   writeHive(flakeDir, inv);
-  bao = await devBao();
+  bao = await realBao();
   root = bao.client();
   hosts = await startSshHosts(dir, inv.hosts, { privateDir: agentDir });
 });
@@ -77,7 +77,7 @@ afterAll(async () => {
   process.env = savedEnv;
   await hosts?.stop();
   await root?.close();
-  await bao?.stop();
+  await bao?.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -112,23 +112,16 @@ describe("hak-deploy apply, with a recording colmena stand-in", () => {
     Object.assign(process.env, {
       VAULT_ADDR: bao.address,
       VAULT_TOKEN: bao.rootToken,
+      VAULT_CACERT: bao.caFile!,
       HAK_SSH_PORT: String(hosts.port),
       HAK_KNOWN_HOSTS: hosts.knownHostsFile,
     });
     writeFileSync(join(dir, "id"), hosts.settings.privateKey!, { mode: 0o600 });
-    const out: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
-    let code: number;
-    try {
-      code = await main([
-        "apply", "-i", join(dir, "inventory.json"), "--dir", flakeDir, "--ssh-key", join(dir, "id"),
-        "--secret-id-path", join(agentDir, "secret-id"), "--colmena-arg", "--impure", "--json",
-      ]);
-    } finally {
-      process.stdout.write = write;
-    }
-    const report = JSON.parse(out.join("")) as { ok: boolean; bootstrap: { create: number; update: number; delete: number }; steps: { role: string; ok: boolean }[] };
+    const { code, out } = await runCli([
+      "apply", "-i", join(dir, "inventory.json"), "--dir", flakeDir, "--ssh-key", join(dir, "id"),
+      "--secret-id-path", join(agentDir, "secret-id"), "--colmena-arg", "--impure", "--json",
+    ]);
+    const report = JSON.parse(out) as { ok: boolean; bootstrap: { create: number; update: number; delete: number }; steps: { role: string; ok: boolean }[] };
     expect(code).toBe(0);
     expect(report.ok).toBe(true);
     expect(report.bootstrap.create + report.bootstrap.update + report.bootstrap.delete).toBe(0);
@@ -137,6 +130,13 @@ describe("hak-deploy apply, with a recording colmena stand-in", () => {
       ["etcd", "controlplane", "loadbalancer", "worker"].map((r) => `colmena apply --on @${r} --impure | cwd=${flakeDir}`),
     );
     for (const n of ["lb1", "worker1"]) expect(await root.list(`auth/approle/role/${n}/secret-id`)).toHaveLength(1);
+  });
+
+  it("passes --no-cel on to the reconciler (the roles change from CEL to classic)", async () => {
+    const { code, out } = await runCli(["apply", "-i", join(dir, "inventory.json"), "--dir", flakeDir, "--no-enroll", "--no-cel", "--json"]);
+    expect(code).toBe(0);
+    const counts = (JSON.parse(out) as { bootstrap: Record<string, number> }).bootstrap;
+    expect((counts.create ?? 0) + (counts.update ?? 0) + (counts.delete ?? 0)).toBeGreaterThan(0);
   });
 
   it("stops before Colmena when a role's enrollment fails (here: host keys not known)", async () => {

@@ -8,11 +8,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, type LocalBao } from "../../src/common/localbao.js";
 import { checkCluster, renderCheck, type CheckOptions, type CheckReport } from "../../src/deploy/check.js";
-import { main } from "../../src/deploy/cli.js";
 import { KnownHosts } from "../../src/deploy/ssh.js";
 import { bootstrap } from "../../src/pki/bootstrap.js";
 import { signProfile, type SignedCert } from "../../src/pki/issue.js";
 import { devBao } from "../helpers/bao.js";
+import { runCli } from "./helpers/cli.js";
 import { loopbackInventory, startSshHosts, type SshHosts } from "./helpers/cluster.js";
 
 // Real: sshd per host, OpenBao issuing every certificate, a one-member etcd
@@ -131,26 +131,18 @@ afterAll(async () => {
 
 describe("hak-deploy check over real sshd", () => {
   it("passes on healthy hosts: agent, certificates, etcd over mTLS, apiserver through the VIP (exit 0 from the CLI)", async () => {
-    const known = join(dir, "id");
-    writeFileSync(known, hosts.settings.privateKey!, { mode: 0o600 });
-    const out: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
-    let code: number;
-    try {
-      writeFileSync(join(dir, "inv.json"), JSON.stringify(inv));
-      code = await main([
-        "check", "etcd1", "cp1", "-i", join(dir, "inv.json"), "--json",
-        "--ssh-key", known, "--ssh-port", String(hosts.port), "--known-hosts", hosts.knownHostsFile,
-        "--agent-url", `http://127.0.0.1:${agentPort}/readyz`, "--cert-dir", certDir,
-      ]);
-    } finally {
-      process.stdout.write = write;
-    }
-    const r = JSON.parse(out.join("")) as CheckReport;
+    const keyFile = join(dir, "id");
+    writeFileSync(keyFile, hosts.settings.privateKey!, { mode: 0o600 });
+    writeFileSync(join(dir, "inv.json"), JSON.stringify(inv));
+    const { code, out } = await runCli([
+      "check", "etcd1", "cp1", "-i", join(dir, "inv.json"), "--json",
+      "--ssh-key", keyFile, "--ssh-port", String(hosts.port), "--known-hosts", hosts.knownHostsFile,
+      "--agent-url", `http://127.0.0.1:${agentPort}/readyz`, "--cert-dir", certDir,
+    ]);
+    const r = JSON.parse(out) as CheckReport;
     expect(r.items.filter((i) => !i.ok)).toEqual([]);
     expect(code).toBe(0);
-    expect(item(r, "etcd1", "etcd")?.detail).toMatch(/^1 members, one leader, etcd 3\./);
+    expect(item(r, "etcd1", "etcd")?.detail).toMatch(/^1 member, one leader, etcd 3\./);
     expect(item(r, "cp1", "apiserver")?.detail).toBe(`https://${inv.apiVip}:${apiPort}/readyz: ok`);
     expect(r.certificates.map((c) => `${c.host} ${c.file} ${c.profile ?? "(CA)"}`).sort()).toEqual(
       [
@@ -175,6 +167,14 @@ describe("hak-deploy check over real sshd", () => {
     } finally {
       agentReady = true;
     }
+  });
+
+  it("says a cluster-wide check did not run when no host of its role was reachable", async () => {
+    const moved = { ...inv, hosts: inv.hosts.map((h) => (h.name === "etcd1" ? { ...h, address: "127.0.44.12" } : h)) };
+    const r = await checkCluster(moved, moved.hosts.filter((h) => h.name === "etcd1"), options());
+    expect(r.ok).toBe(false);
+    expect(item(r, "etcd1", "ssh")?.ok).toBe(false);
+    expect(item(r, "etcd1", "etcd")).toEqual({ host: "etcd1", check: "etcd", ok: false, detail: "not run: no etcd host could be reached" });
   });
 
   it("fails on certificates past their renewal deadline or expired", async () => {

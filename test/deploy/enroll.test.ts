@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,9 +7,11 @@ import type { LocalBao } from "../../src/common/localbao.js";
 import { approleRoleId } from "../../src/common/names.js";
 import { VaultClient, VaultError } from "../../src/common/vault.js";
 import { enrollHosts, type EnrollOptions } from "../../src/deploy/enroll.js";
-import { KnownHosts, type SshSettings } from "../../src/deploy/ssh.js";
+import { KnownHosts, sshSettingsFrom, type SshSettings } from "../../src/deploy/ssh.js";
 import { bootstrap } from "../../src/pki/bootstrap.js";
+import { signProfile } from "../../src/pki/issue.js";
 import { devBao } from "../helpers/bao.js";
+import { runCli } from "./helpers/cli.js";
 import { loopbackInventory, startSshHosts, type SshHosts } from "./helpers/cluster.js";
 import { makeKey } from "./helpers/sshd.js";
 
@@ -59,6 +62,8 @@ beforeAll(async () => {
   await bootstrap(root, inv);
   hosts = await startSshHosts(dir, [host("etcd1"), host("cp1")], { privateDir: agentDir });
   ({ sshds, settings, port } = hosts);
+  process.env.VAULT_ADDR = bao.address;
+  process.env.VAULT_TOKEN = bao.rootToken;
 });
 
 afterAll(async () => {
@@ -92,8 +97,13 @@ describe("hak-deploy enroll against real sshd and OpenBao", () => {
       expect(results.find((r) => r.host === n)!.file).toBe("600 root:root");
     }
     expect(seen.size).toBe(2);
+    // The secret never shows in progress or results.
+    for (const secret of seen) {
+      expect(progress.join("\n")).not.toContain(secret);
+      expect(JSON.stringify(results)).not.toContain(secret);
+    }
     // No temp file is left behind.
-    expect(readFileSync(sshds.etcd1!.hostPath(path), "utf8")).not.toBe("");
+    expect(readdirSync(sshds.etcd1!.hostPath(join(agentDir, "hak-agent")))).toEqual(["secret-id"]);
     expect(progress.some((p) => p.startsWith("worker1: FAILED"))).toBe(true);
     expect(progress).toContain("etcd1: host key verified; minting a secret ID");
   });
@@ -152,5 +162,72 @@ describe("hak-deploy enroll against real sshd and OpenBao", () => {
     });
     expect(accepted[0]!.ok).toBe(true);
     expect(readFileSync(empty, "utf8")).toContain(`[127.0.42.21]:${port} ${sshds.cp1!.hostKeyPub}`);
+  });
+  it("the CLI prints a per-host summary and exits 1 when any host failed", async () => {
+    writeFileSync(join(dir, "inv.json"), JSON.stringify(inv));
+    writeFileSync(join(dir, "id"), settings.privateKey!, { mode: 0o600 });
+    const { code, out: text } = await runCli([
+      "enroll", "-i", join(dir, "inv.json"), "--ssh-key", join(dir, "id"), "--ssh-port", String(port), "--known-hosts", settings.knownHostsFile,
+      "--secret-id-path", join(agentDir, "hak-agent", "secret-id"), "--secret-id-ttl", "10m", "--parallel", "3",
+    ]);
+    expect(code).toBe(1);
+    expect(text).toMatch(/^HOST\s+ADDRESS\s+RESULT\s+DETAIL/);
+    expect(text).toMatch(/etcd1\s+127\.0\.42\.11\s+enrolled\s+600 root:root, usable once until/);
+    expect(text).toMatch(/worker1\s+127\.0\.42\.31\s+FAILED\s+worker1 \(root@127\.0\.42\.31:\d+\): connection refused/);
+    expect(text).toContain("2 enrolled, 0 skipped, 1 failed");
+    // --secret-id-ttl made the secret IDs shorter-lived than the role's hour.
+    const [accessor] = await root.list("auth/approle/role/cp1/secret-id");
+    const look = await root.write<{ expiration_time: string }>("auth/approle/role/cp1/secret-id-accessor/lookup", { secret_id_accessor: accessor });
+    const left = new Date(look!.data!.expiration_time).getTime() - Date.now();
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(600_000);
+  });
+  it("mints nothing for a host whose agent already holds a valid host identity, unless --force", async () => {
+    const identity = await signProfile(root, inv, { profile: "host-identity", host: "worker1" });
+    const mine = await signProfile(root, inv, { profile: "host-identity", host: "cp1" });
+    const certPath = join(agentDir, "hak-agent", "certs", "host-identity.crt");
+    mkdirSync(sshds.cp1!.hostPath(join(agentDir, "hak-agent", "certs")), { recursive: true });
+    // Another host's identity does not count.
+    writeFileSync(sshds.cp1!.hostPath(certPath), identity.certPem);
+    const before = await root.list("auth/approle/role/cp1/secret-id");
+    const [other] = await enrollHosts(root, [host("cp1")], options({ identityCertPath: certPath }));
+    expect(other!.ok).toBe(true);
+    expect(other!.identityValidUntil).toBeUndefined();
+    expect(other!.accessor).toBeDefined();
+    writeFileSync(sshds.cp1!.hostPath(certPath), mine.certPem);
+    const [skipped] = await enrollHosts(root, [host("cp1")], options({ identityCertPath: certPath }));
+    expect(skipped).toMatchObject({ ok: true, identityValidUntil: mine.expiration.toISOString() });
+    expect(skipped!.accessor).toBeUndefined();
+    expect(await root.list("auth/approle/role/cp1/secret-id")).toEqual([other!.accessor]);
+    const [forced] = await enrollHosts(root, [host("cp1")], options({ identityCertPath: certPath, force: true }));
+    expect(forced!.accessor).toBeDefined();
+    expect(before).not.toContain(forced!.accessor);
+  });
+  it("works with a hashed known_hosts (ssh-keygen -H) and with the key in ssh-agent", async () => {
+    const hashed = join(dir, "known_hosts_hashed");
+    copyFileSync(settings.knownHostsFile, hashed);
+    execFileSync("ssh-keygen", ["-q", "-H", "-f", hashed], { stdio: "ignore" });
+    expect(readFileSync(hashed, "utf8")).not.toContain("127.0.42.");
+    const sock = join(dir, "agent.sock");
+    const agent = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 50 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      writeFileSync(join(dir, "agent-key"), settings.privateKey!, { mode: 0o600 });
+      execFileSync("ssh-add", ["-q", join(dir, "agent-key")], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: "ignore" });
+      const ssh = sshSettingsFrom({ sshPort: String(port), knownHosts: hashed, sshUser: "root" }, { HOME: dir, SSH_AUTH_SOCK: sock });
+      expect(ssh.privateKey).toBeUndefined();
+      const [res] = await enrollHosts(root, [host("etcd1")], { ...options(), ssh, knownHosts: new KnownHosts(hashed), force: true });
+      expect(res).toMatchObject({ ok: true, file: "600 root:root" });
+    } finally {
+      agent.kill();
+    }
+  });
+  it("destroys a secret ID that could not be written on the host, and says why", async () => {
+    const before = await root.list("auth/approle/role/etcd1/secret-id");
+    // /proc refuses new folders: the write script fails on the host.
+    const [res] = await enrollHosts(root, [host("etcd1")], options({ secretIdPath: "/proc/hak-no-such-dir/secret-id", force: true }));
+    expect(res!.ok).toBe(false);
+    expect(res!.error).toMatch(/^etcd1: writing \/proc\/hak-no-such-dir\/secret-id failed \(exit 1\): mkdir: cannot create directory/);
+    expect(await root.list("auth/approle/role/etcd1/secret-id")).toEqual(before);
   });
 });

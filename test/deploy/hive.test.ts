@@ -3,23 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadInventory } from "../../src/common/inventory.js";
-import { main } from "../../src/deploy/cli.js";
+import { runCli } from "./helpers/cli.js";
 import { lineDiff } from "../../src/deploy/textdiff.js";
 
 const dir = mkdtempSync(join(tmpdir(), "hak-hive-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const demo = join(process.cwd(), "examples", "demo-cluster.yaml");
 
-async function run(argv: string[]): Promise<{ code: number; out: string }> {
-  const out: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    return { code: await main(argv), out: out.join("") };
-  } finally {
-    process.stdout.write = write;
-  }
-}
+const run = runCli;
 
 describe("hak-deploy hive", () => {
   it("writes the zod-normalised inventory the flake reads, in host order, 0644, and says to git add it", async () => {
@@ -58,15 +49,23 @@ describe("hak-deploy hive", () => {
   it("bad input exits 2 naming the field", async () => {
     const bad = join(dir, "bad.yaml");
     writeFileSync(bad, readFileSync(demo, "utf8").replace("apiVip: 10.240.0.10", "apiVip: 10.240.0.300"));
-    const err: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
-    try {
-      expect(await main(["hive", "-i", bad, "--dir", dir])).toBe(2);
-    } finally {
-      process.stderr.write = write;
-    }
-    expect(err.join("")).toContain("apiVip: not an IPv4/IPv6 address");
+    const r = await run(["hive", "-i", bad, "--dir", dir]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("apiVip: not an IPv4/IPv6 address");
+  });
+});
+
+describe("bad usage exits 2 before anything connects", () => {
+  it.each([
+    [["enroll", "-i", demo, "etcd9"], /HOST: not in the inventory: etcd9\n  fix: hosts are: etcd1, etcd2/],
+    [["enroll", "-i", demo, "--parallel", "0", "--ssh-key", demo], /--parallel: not a number from 1 to 256: "0"/],
+    [["check", "-i", demo, "--ssh-port", "x", "--ssh-key", demo], /--ssh-port: not a port: "x"/],
+    [["enroll", "-i", demo, "--ssh-key", demo, "--secret-id-path", "relative"], /--secret-id-path: not an absolute file path/],
+    [["apply", "-i", demo, "--ssh-key", demo, "--secret-id-ttl", "5s"], /--secret-id-ttl: not a duration of at least 1m/],
+  ])("%j", async (argv, message) => {
+    const r = await run(argv);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
   });
 });
 

@@ -44,6 +44,7 @@ let
         default = [ ];
       };
       systemd = stub;
+      boot = stub;
       users = stub;
       networking = stub;
       environment = stub;
@@ -70,35 +71,40 @@ let
     loadbalancer = ../../nix/modules/loadbalancer.nix;
   };
 
+  evalConfig =
+    modules:
+    (lib.evalModules {
+      specialArgs = { inherit pkgs; };
+      modules = [ stubs ] ++ modules;
+    }).config;
+
+  failedAssertions = c: map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
+
   evalHost =
-    host:
+    host: extra:
     let
-      c =
-        (lib.evalModules {
-          specialArgs = { inherit pkgs; };
-          modules = [
-            stubs
-            ../../nix/modules/hak-agent.nix
-            ../../nix/modules/cluster.nix
-            roleModule.${host.role}
-            {
-              services.hak-agent.package = fakePackage "hak";
-              hak = {
-                inventory = inv;
-                hostName = host.name;
-                ${host.role} = {
-                  enable = true;
-                }
-                // lib.optionalAttrs (host.role == "loadbalancer") { interface = "eth0"; };
-              };
+      c = evalConfig [
+        ../../nix/modules/hak-agent.nix
+        ../../nix/modules/cluster.nix
+        roleModule.${host.role}
+        extra
+        {
+          services.hak-agent.package = fakePackage "hak";
+          hak = {
+            inventory = inv;
+            hostName = host.name;
+            ${host.role} = {
+              enable = true;
             }
-          ];
-        }).config;
+            // lib.optionalAttrs (host.role == "loadbalancer") { interface = "eth0"; };
+          };
+        }
+      ];
       units = c.systemd.services;
     in
     {
       inherit (host) role;
-      failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
+      failedAssertions = failedAssertions c;
       agentSettings = c.services.hak-agent.settings;
       agentUnit = {
         inherit (units.hak-agent) wantedBy before;
@@ -112,10 +118,57 @@ let
       haproxy = if host.role == "loadbalancer" then c.services.haproxy.config else null;
       keepalived = if host.role == "loadbalancer" then c.services.keepalived.vrrpInstances else null;
     };
+  firstOf = role: builtins.head (hakLib.hostsWithRole inv role);
+
+  vaultNode =
+    peers:
+    let
+      c = evalConfig [
+        ../../nix/modules/vault.nix
+        {
+          networking.hostName = "vault1";
+          hak.vaultServer = {
+            enable = true;
+            address = "10.240.0.5";
+            inherit peers;
+            tls = {
+              certFile = "/var/lib/hak-vault-tls/tls.crt";
+              keyFile = "/var/lib/hak-vault-tls/tls.key";
+              caFile = "/var/lib/hak-vault-tls/ca.crt";
+            };
+          };
+        }
+      ];
+    in
+    {
+      failedAssertions = failedAssertions c;
+      settings = c.services.openbao.settings;
+      credentials = c.systemd.services.openbao.serviceConfig.LoadCredential;
+    };
 in
-builtins.listToAttrs (
-  map (h: {
-    inherit (h) name;
-    value = evalHost h;
-  }) inv.hosts
-)
+{
+  hosts = builtins.listToAttrs (
+    map (h: {
+      inherit (h) name;
+      value = evalHost h { };
+    }) inv.hosts
+  );
+
+  # Options away from the defaults.
+  variants = {
+    worker-cilium-no-kube-proxy = evalHost (firstOf "worker") {
+      hak.worker = {
+        cni = "cilium";
+        kubeProxy = false;
+      };
+    };
+    loadbalancer-vrrp-auth = evalHost (firstOf "loadbalancer") {
+      hak.loadbalancer.authSecretFile = "/var/lib/hak-keepalived/vrrp.env";
+    };
+    loadbalancer-secret-in-store = evalHost (firstOf "loadbalancer") {
+      hak.loadbalancer.authSecretFile = "/nix/store/00000000000000000000000000000000-vrrp.env";
+    };
+    vault = vaultNode inv.vault.addresses;
+    vault-two-peers = vaultNode (lib.take 2 inv.vault.addresses);
+  };
+}

@@ -39,6 +39,15 @@ function tsDerive(inv: Inventory) {
           return [p.name, { ...spec, ca: p.ca, organization: p.organization(h) ?? null }];
         }),
       ),
+      // The agent must ask for exactly the certificates the role's profiles
+      // allow, with the same CSR fields (the Vault roles refuse anything else).
+      agentCsrs: profilesForRole(h.role)
+        .map((p) => {
+          const { profile, commonName, dns, ip } = requestSpec(inv, p.name, h);
+          return { profile, commonName, dns, ip };
+        })
+        // Byte order, as Nix's builtins.sort with < compares strings.
+        .sort((a, b) => (a.profile < b.profile ? -1 : a.profile > b.profile ? 1 : 0)),
     })),
   };
 }
@@ -61,6 +70,11 @@ function nixDerive(sb: NixSandbox, files: string[]): unknown[] {
             inherit (h) name;
             profiles = map (p: p.name) (lib.profilesForRole h.role);
             certificates = lib.certificatesOf inv h;
+            agentCsrs = builtins.sort (a: b: a.profile < b.profile) (
+              map (o: { inherit (o) profile; inherit (o.extra) commonName dns ip; }) (
+                builtins.filter (o: o.profile != null) (builtins.attrValues (lib.agentOutputs inv h { }))
+              )
+            );
           }) inv.hosts;
         };
     in map derive [ ${files.map(nixPath).join(" ")} ]`;
@@ -154,6 +168,29 @@ describe("nix/lib and the TypeScript side derive the same from one inventory", (
     // The generator reaches the cases that matter.
     expect(invs.some((inv) => inv.serviceCidr.includes(":"))).toBe(true);
     expect(invs.some((inv) => keepalivedPeers(inv).at(-1)?.priority === 1)).toBe(true);
+  });
+
+  it("agent outputs: files under /var/lib/hak-agent, no two outputs writing one file, secrets only on control planes", () => {
+    const file = join(PROJECT_ROOT, "examples", "demo-cluster.yaml");
+    const inv = parseInventoryText(readFileSync(file, "utf8"), file);
+    const expr = `
+      let
+        lib = import ${nixPath(join(NIX_DIR, "lib"))};
+        inv = lib.readInventory ${nixPath(writeInventoryJson(sb, "demo-outputs", inv))};
+      in map (h: { inherit (h) name role; outputs = lib.agentOutputs inv h { }; }) inv.hosts`;
+    type Output = { type: string; profile: string | null; owner: string; mode: string; extra: Record<string, unknown> };
+    const hosts = evalNixJson(sb, expr) as { name: string; role: string; outputs: Record<string, Output> }[];
+    for (const h of hosts) {
+      const written = Object.values(h.outputs).flatMap((o) =>
+        [o.extra.certFile, o.extra.keyFile, o.extra.caFile, o.extra.path].filter((p): p is string => typeof p === "string"),
+      );
+      expect(written.every((p) => p.startsWith("/var/lib/hak-agent/")), h.name).toBe(true);
+      expect(new Set(written).size, `${h.name}: ${written.join(" ")}`).toBe(written.length);
+      const secrets = Object.values(h.outputs).filter((o) => o.type === "secret");
+      expect(secrets.map((o) => o.extra.field).sort(), h.name).toEqual(h.role === "controlplane" ? ["key", "pub"] : []);
+      // Private parts are never group- or world-readable unless a group is named.
+      for (const o of Object.values(h.outputs)) if (o.extra.field !== "pub") expect(o.mode, h.name).toMatch(/^0[0-7][04]0$/);
+    }
   });
 
   it("refuses the YAML-shaped document (no defaults applied) with a message naming the fix", () => {

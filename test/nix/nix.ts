@@ -1,9 +1,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
 import type { Inventory } from "../../src/common/inventory.js";
+import { HIVE_INVENTORY, writeHive } from "../../src/deploy/hive.js";
 
 /**
  * Debian's nix-instantiate (nix-bin 2.8) as the tests use it: pure evaluation
@@ -63,11 +64,16 @@ export function parseNixFile(sb: NixSandbox, file: string): string | undefined {
   return res.status === 0 ? undefined : res.stderr.trim();
 }
 
-/** Writes the inventory as `hak-deploy hive` does (the zod output as JSON) and returns the path. */
+/**
+ * Writes the inventory with `hak-deploy hive`'s own writer (src/deploy/hive.ts)
+ * into a folder of its own and returns the path of hive/inventory.json: the
+ * Nix side reads exactly the file the deploy side produces.
+ */
 export function writeInventoryJson(sb: NixSandbox, name: string, inv: Inventory): string {
-  const file = join(sb.dir, `${name}.json`);
-  writeFileSync(file, `${JSON.stringify(inv, null, 2)}\n`);
-  return file;
+  const dir = join(sb.dir, name);
+  mkdirSync(dir, { recursive: true });
+  writeHive(dir, inv);
+  return join(dir, HIVE_INVENTORY);
 }
 
 /** A Nix string literal (JSON strings are valid Nix strings once `$` is escaped). */
