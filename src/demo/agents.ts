@@ -37,9 +37,14 @@ export function demoAgentConfig(inv: Inventory, host: Host, demoDir: string, vau
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   const own = { owner: uid, group: gid, mode: "0600" };
+  // One writer per file: the first output of each CA also writes that CA's bundle.
+  const caWritten = new Set<string>();
   const outputs: Record<string, unknown>[] = profilesForRole(host.role).map((p) => {
     const spec = requestSpec(inv, p.name, p.perHost ? host : undefined);
     const files = certPaths(demoDir, host.name, p.name);
+    const ca = PROFILES[p.name].ca;
+    const caFile = caWritten.has(ca) ? {} : { caFile: caPath(demoDir, host.name, ca) };
+    caWritten.add(ca);
     return {
       type: "certificate",
       name: p.name,
@@ -49,7 +54,7 @@ export function demoAgentConfig(inv: Inventory, host: Host, demoDir: string, vau
       ip: spec.ip,
       certFile: files.cert,
       keyFile: files.key,
-      caFile: caPath(demoDir, host.name, PROFILES[p.name].ca),
+      ...caFile,
       ...own,
       // etcd re-reads its certificate files on every new TLS handshake; nothing to reload here.
       actions: [],

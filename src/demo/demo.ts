@@ -124,6 +124,8 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
       const v = await probe();
       if (v !== undefined) return v;
     } catch (err) {
+      // A HakError is a verdict (a process died), not a not-yet.
+      if (err instanceof HakError) throw err;
       last = errorMessage(err);
     }
     await sleep(200);
@@ -206,9 +208,12 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
           ),
         );
       }
-      await waitFor("every host's identity certificate", 90_000, async () =>
-        inv.hosts.every((h) => existsSync(certPaths(paths.demoDir, h.name, "host-identity").cert)) ? true : undefined,
-      );
+      const agents = procs.filter((p) => p.kind === "agent");
+      await waitFor("every host's identity certificate", 90_000, async () => {
+        const dead = agents.find((p) => !isOurs(p));
+        if (dead) throw new HakError(`${dead.name} exited:\n${tail(dead.log, 8)}`, { where: dead.log });
+        return inv.hosts.every((h) => existsSync(certPaths(paths.demoDir, h.name, "host-identity").cert)) ? true : undefined;
+      });
     }
 
     o.say("4/6 etcd, 3 members on the etcd hosts' certificates");
@@ -271,6 +276,15 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
     };
   } finally {
     await root.close();
+  }
+}
+
+/** The last lines of a log, for an error message. */
+function tail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
   }
 }
 

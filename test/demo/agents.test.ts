@@ -28,6 +28,9 @@ describe("demo agent configs", () => {
         expect(file.startsWith(`/demo/hosts/${host.name}/`), file).toBe(true);
       }
       expect(cfg.outputs.some((x) => x.type === "secret")).toBe(host.role === "controlplane");
+      // The agent refuses two outputs writing one file: one CA bundle writer per CA.
+      const written = cfg.outputs.flatMap((x) => [x.certFile, x.keyFile, x.path, (x as { caFile?: string }).caFile].filter((f): f is string => !!f));
+      expect(new Set(written).size).toBe(written.length);
       const etcdServer = certs.find((c) => c.profile === "etcd-server");
       if (etcdServer) expect(etcdServer.ip).toContain(host.address);
     }
