@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HakError, errorMessage } from "../common/errors.js";
@@ -49,6 +49,8 @@ export interface DemoPaths {
   inventory: string;
   logs: string;
   auditorToken: string;
+  /** The leaf lifetime (seconds) the hosts' certificates were made with. */
+  ttlFile: string;
 }
 
 export function demoPaths(stateRoot: string): DemoPaths {
@@ -61,6 +63,7 @@ export function demoPaths(stateRoot: string): DemoPaths {
     inventory: join(demoDir, "inventory.yaml"),
     logs: join(demoDir, "logs"),
     auditorToken: join(demoDir, "serve", "auditor.token"),
+    ttlFile: join(demoDir, "leaf-ttl"),
   };
 }
 
@@ -171,9 +174,23 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
 
   o.say("2/6 demo inventory on loopback, bootstrap");
   const source = loadInventory(o.inventoryFile);
-  const inv = localDemoInventory(source, { prefix: o.loopbackPrefix, vaultAddress: bao.address, leafTtlSeconds: o.ttlSeconds });
+  // --ttl sticks: a later run without it keeps the lifetime the hosts' certificates have.
+  const prevTtl = readTtl(paths.ttlFile);
+  const ttlSeconds = o.ttlSeconds ?? prevTtl;
+  const inv = localDemoInventory(source, { prefix: o.loopbackPrefix, vaultAddress: bao.address, leafTtlSeconds: ttlSeconds });
   writeFileAtomic(paths.inventory, inventoryYaml(inv, relative(o.projectRoot, o.inventoryFile) || o.inventoryFile), { mode: 0o644 });
   for (const h of inv.hosts) o.say(`  ${h.name.padEnd(14)} ${source.hosts.find((s) => s.name === h.name)?.address} -> ${h.address}`);
+  o.say(`  leaf certificates live ${formatDuration(inv.leafTtl)}${o.ttlSeconds === undefined && prevTtl !== undefined ? " (kept from the last run; --ttl changes it)" : ""}`);
+  const hostsDir = join(paths.demoDir, "hosts");
+  if (prevTtl !== undefined && prevTtl !== inv.leafTtl && existsSync(hostsDir)) {
+    // Agents keep a valid certificate whatever its lifetime; new lifetimes show only on new hosts.
+    o.say(`  lifetime changed from ${formatDuration(prevTtl)}: the demo hosts start over (agents and etcd stopped, host folders removed)`);
+    for (const p of procs.filter((x) => x.kind === "agent" || x.kind === "etcd")) await stopProc(p);
+    procs.splice(0, procs.length, ...procs.filter((x) => x.kind !== "agent" && x.kind !== "etcd"));
+    writeProcs(paths.procsFile, procs);
+    rmSync(hostsDir, { recursive: true, force: true });
+  }
+  writeFileAtomic(paths.ttlFile, `${inv.leafTtl}\n`, { mode: 0o644 });
   const root = bao.client();
   try {
     const plan = await bootstrap(root, inv, { auditFile: join(resolve(paths.baoDir), "audit.log") });
@@ -181,7 +198,7 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
 
     o.say("3/6 one agent per host, each in its own root folder");
     const entry = agentEntry(o.projectRoot);
-    const ttl = o.ttlSeconds ? `${o.ttlSeconds}s` : undefined;
+    const ttl = `${inv.leafTtl}s`;
     if (!entry) {
       o.say("  hak-agent is not built in this tree yet: STAND-IN signs each host's certificates once (no renewal, no host login)");
       let n = 0;
@@ -276,6 +293,15 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
     };
   } finally {
     await root.close();
+  }
+}
+
+function readTtl(file: string): number | undefined {
+  try {
+    const n = Number(readFileSync(file, "utf8").trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
   }
 }
 
