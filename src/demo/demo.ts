@@ -175,13 +175,14 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
   o.say("2/6 demo inventory on loopback, bootstrap");
   const source = loadInventory(o.inventoryFile);
   // --ttl sticks: a later run without it keeps the lifetime the hosts' certificates have.
-  const prevTtl = readTtl(paths.ttlFile);
+  const hostsDir = join(paths.demoDir, "hosts");
+  // Host folders from a run that kept no record were made with the inventory's lifetime.
+  const prevTtl = readTtl(paths.ttlFile) ?? (existsSync(hostsDir) ? source.leafTtl : undefined);
   const ttlSeconds = o.ttlSeconds ?? prevTtl;
   const inv = localDemoInventory(source, { prefix: o.loopbackPrefix, vaultAddress: bao.address, leafTtlSeconds: ttlSeconds });
   writeFileAtomic(paths.inventory, inventoryYaml(inv, relative(o.projectRoot, o.inventoryFile) || o.inventoryFile), { mode: 0o644 });
   for (const h of inv.hosts) o.say(`  ${h.name.padEnd(14)} ${source.hosts.find((s) => s.name === h.name)?.address} -> ${h.address}`);
   o.say(`  leaf certificates live ${formatDuration(inv.leafTtl)}${o.ttlSeconds === undefined && prevTtl !== undefined ? " (kept from the last run; --ttl changes it)" : ""}`);
-  const hostsDir = join(paths.demoDir, "hosts");
   if (prevTtl !== undefined && prevTtl !== inv.leafTtl && existsSync(hostsDir)) {
     // Agents keep a valid certificate whatever its lifetime; new lifetimes show only on new hosts.
     o.say(`  lifetime changed from ${formatDuration(prevTtl)}: the demo hosts start over (agents and etcd stopped, host folders removed)`);
