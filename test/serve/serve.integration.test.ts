@@ -72,6 +72,9 @@ class Receiver {
   }
 }
 
+/** How far ahead serve's clock runs in these tests: as if every agent had stopped 100 s ago. */
+const AHEAD_MS = 100_000;
+
 function byId(s: Snapshot): Map<string, Snapshot["fleet"][number]> {
   return new Map(s.fleet.map((e) => [e.id, e]));
 }
@@ -88,11 +91,12 @@ describe("hak-pki serve against OpenBao", () => {
     root = bao.client();
     await bootstrap(root, inv);
     auditor = root.withToken(await createAuditorToken(root));
-    // Past their renewal and late points from the start: notBefore is backdated 5 minutes
-    // by the roles, so a 140s TTL lives 440s and is 300/440 through (past 2/3), 55s is 300/355 (past 5/6).
+    // serve runs with its clock AHEAD (below): it sees these certificates as they
+    // will be then, with nobody renewing them. A 145s certificate is past its
+    // renewal point (2/3) and a 115s one in its last sixth; a 1s one has really expired.
     await signProfile(root, inv, { profile: "etcd-server", host: "etcd1" });
-    await signProfile(root, inv, { profile: "etcd-peer", host: "etcd1", ttl: "140s" });
-    await signProfile(root, inv, { profile: "host-identity", host: "etcd1", ttl: "55s" });
+    await signProfile(root, inv, { profile: "etcd-peer", host: "etcd1", ttl: "145s" });
+    await signProfile(root, inv, { profile: "host-identity", host: "etcd1", ttl: "115s" });
     await signProfile(root, inv, { profile: "apiserver", host: "cp1", ttl: "1s" });
     await signProfile(root, inv, { profile: "kubelet", host: "w1" });
     await sleep(1500);
@@ -143,6 +147,7 @@ describe("hak-pki serve against OpenBao", () => {
       intervalSeconds: 3600,
       webhookUrl: url,
       retry: { attempts: 5, baseMs: 50, capMs: 200 },
+      now: () => new Date(Date.now() + AHEAD_MS),
     });
     const s = await running.monitor.refresh();
     expect(s.error).toBeUndefined();
@@ -222,7 +227,7 @@ describe("hak-pki serve against OpenBao", () => {
 
   it("renders in headless Chromium: rows and states as a person sees them, without JavaScript", async () => {
     // One more agent that stopped renewing, so the page shows all five states.
-    await signProfile(root, inv, { profile: "host-identity", host: "w1", ttl: "55s" });
+    await signProfile(root, inv, { profile: "host-identity", host: "w1", ttl: "115s" });
     await running.monitor.refresh();
     await withChromium(async (page) => {
       await page.goto(running.url);

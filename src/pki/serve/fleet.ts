@@ -1,6 +1,7 @@
 import { HOST_ROLES, type HostRole, type Inventory } from "../../common/inventory.js";
 import { latePoint, lifeState, renewalPoint, type LifeState } from "../../common/lifetime.js";
 import { PROFILES, profilesForRole, type ProfileName } from "../../common/profiles.js";
+import { NOT_BEFORE_SECONDS } from "../desired.js";
 import type { IssuedCert } from "../issued.js";
 
 /**
@@ -60,18 +61,31 @@ export function sharedLabel(role: HostRole): string {
   return `${role} hosts (shared)`;
 }
 
+/**
+ * When Vault signed a certificate: hak's roles backdate notBefore by
+ * NOT_BEFORE_SECONDS (as kubeadm does, against clock skew). The agent measures
+ * a certificate's life from when it obtained it, so serve measures from the
+ * signing time too; from notBefore, a 5-minute certificate would be "late"
+ * just when its agent renews it.
+ */
+export function signedAt(notBefore: Date, notAfter: Date): Date {
+  const t = notBefore.getTime() + NOT_BEFORE_SECONDS * 1000;
+  return t < notAfter.getTime() ? new Date(t) : notBefore;
+}
+
 function entryFor(id: string, identity: string, holder: Holder, profile: ProfileName, cert: IssuedCert | undefined, now: Date): FleetEntry {
   const base = { id, identity, holder, profile, ca: PROFILES[profile].ca };
   if (!cert) return { ...base, state: "missing" };
-  const { notBefore, notAfter } = cert.facts;
+  const { notAfter } = cert.facts;
+  const start = signedAt(cert.facts.notBefore, notAfter);
   return {
     ...base,
-    state: lifeState(now, notBefore, notAfter),
+    state: lifeState(now, start, notAfter),
     serial: cert.serial,
-    issuedAt: notBefore.toISOString(),
+    issuedAt: start.toISOString(),
     expiresAt: notAfter.toISOString(),
-    renewAt: renewalPoint(notBefore, notAfter).toISOString(),
-    lateAt: latePoint(notBefore, notAfter).toISOString(),
+    renewAt: renewalPoint(start, notAfter).toISOString(),
+    lateAt: latePoint(start, notAfter).toISOString(),
     secondsLeft: Math.round((notAfter.getTime() - now.getTime()) / 1000),
   };
 }
