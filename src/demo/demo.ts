@@ -278,7 +278,15 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
       o.say,
     );
     record(serve);
-    const fleet = await waitFor("hak-pki serve", 30_000, () => fetchFleet(fleetUrl));
+    let fleet = await waitFor("hak-pki serve", 30_000, () => fetchFleet(fleetUrl));
+    if (fleet.counts.missing > 0) {
+      // Agents sign their host identity first and the rest right after; give them a moment so the page opens complete.
+      o.say(`  ${fleet.counts.missing} certificate(s) not signed yet; waiting for the agents`);
+      fleet = await waitFor("every certificate of the fleet", 60_000, async () => {
+        const s = await fetchFleet(fleetUrl);
+        return s && s.counts.missing === 0 && Date.parse(s.generatedAt) > Date.now() - 2 * o.serveIntervalSeconds * 1000 ? s : undefined;
+      }).catch(() => fleet);
+    }
 
     o.say("6/6 done");
     return {
