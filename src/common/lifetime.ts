@@ -10,6 +10,26 @@ export const LATE_FRACTION = 5 / 6;
 
 export type LifeState = "ok" | "soon" | "late" | "expired";
 
+/**
+ * How far hak's roles backdate notBefore, against clock skew: kubeadm's 5
+ * minutes, but never more than a tenth of the lifetime — a 2-minute
+ * certificate backdated 5 minutes would be past its renewal point the moment
+ * it is signed.
+ */
+export function backdateSeconds(leafTtlSeconds: number): number {
+  return Math.min(300, Math.floor(leafTtlSeconds / 10));
+}
+
+/**
+ * When Vault signed a certificate: notBefore plus the role's backdate. Life
+ * fractions are measured from here, so a backdated certificate is not due
+ * early. Falls back to notBefore when the backdate would pass notAfter.
+ */
+export function signedAt(notBefore: Date, notAfter: Date, backdate: number): Date {
+  const t = notBefore.getTime() + backdate * 1000;
+  return t < notAfter.getTime() ? new Date(t) : notBefore;
+}
+
 function at(notBefore: Date, notAfter: Date, fraction: number): Date {
   const nb = notBefore.getTime();
   return new Date(nb + (notAfter.getTime() - nb) * fraction);

@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import type { Host, Inventory } from "../common/inventory.js";
+import { backdateSeconds } from "../common/lifetime.js";
 import { profileOu } from "../common/names.js";
 import type { Profile } from "../common/profiles.js";
 
@@ -69,7 +70,7 @@ export function celProgram(inv: Inventory, profile: Profile, host: Host): CelPro
       `: !other_ok ? "email and URI SANs are not allowed"`,
       `: ValidationOutput{template: CertTemplate{`,
       `    Subject: PKIX.Name{CommonName: parsed_csr.Subject.CommonName, Organization: ${list(org ? [org] : [])}, OrganizationUnit: ${list([profileOu(profile.name)])}},`,
-      `    NotBefore: now - duration("300s"),`,
+      `    NotBefore: now - duration("${backdateSeconds(inv.leafTtl)}s"),`,
       `    NotAfter: now + lifetime,`,
       `    KeyUsage: ${KEY_USAGE},`,
       `    ExtKeyUsage: [${eku.join(", ")}],`,

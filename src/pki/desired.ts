@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Host, HostRole, Inventory } from "../common/inventory.js";
 import { hostCidr } from "../common/ip.js";
+import { backdateSeconds } from "../common/lifetime.js";
 import {
   APPROLE_MOUNT,
   CA_COMMON_NAME,
@@ -35,8 +36,6 @@ export const CA_TTL_SECONDS = 87600 * 3600;
 export const SECRET_ID_TTL_SECONDS = 3600;
 export const HOST_TOKEN_TTL_SECONDS = 3600;
 export const HOST_TOKEN_MAX_TTL_SECONDS = 24 * 3600;
-/** kubeadm backdates notBefore by 5 minutes to absorb clock skew. */
-export const NOT_BEFORE_SECONDS = 300;
 
 export type DesiredKind =
   | "mount"
@@ -122,7 +121,7 @@ export function pkiRoleFields(inv: Inventory, profile: Profile, host: Host | und
     ou: [profileOu(profile.name)],
     ttl: inv.leafTtl,
     max_ttl: inv.leafTtl,
-    not_before_duration: NOT_BEFORE_SECONDS,
+    not_before_duration: backdateSeconds(inv.leafTtl),
     use_csr_common_name: true,
     use_csr_sans: true,
     require_cn: true,

@@ -1,5 +1,5 @@
 import type { Inventory } from "../common/inventory.js";
-import { lifeState, renewalPoint, type LifeState } from "../common/lifetime.js";
+import { backdateSeconds, lifeState, renewalPoint, signedAt, type LifeState } from "../common/lifetime.js";
 import { formatExpiry, formatResidual, renderTable } from "../common/table.js";
 import type { VaultClient } from "../common/vault.js";
 import { latestByIdentity, listIssued, readCaCerts, type CaCert, type IssuedCert } from "./issued.js";
@@ -35,16 +35,17 @@ export interface StatusReport {
   certificateAuthorities: CaRow[];
 }
 
-export function buildStatus(now: Date, cas: CaCert[], latest: Iterable<IssuedCert>): StatusReport {
+export function buildStatus(now: Date, cas: CaCert[], latest: Iterable<IssuedCert>, backdate: number): StatusReport {
   const certificates = [...latest]
-    .map((c) => ({
+    .map((c) => ({ c, start: signedAt(c.facts.notBefore, c.facts.notAfter, backdate) }))
+    .map(({ c, start }) => ({
       certificate: c.profile ?? c.facts.commonName,
       host: c.host ?? null,
       serial: c.serial,
       expires: c.facts.notAfter.toISOString(),
       residualSeconds: Math.floor((c.facts.notAfter.getTime() - now.getTime()) / 1000),
-      renewsAt: renewalPoint(c.facts.notBefore, c.facts.notAfter).toISOString(),
-      state: lifeState(now, c.facts.notBefore, c.facts.notAfter),
+      renewsAt: renewalPoint(start, c.facts.notAfter).toISOString(),
+      state: lifeState(now, start, c.facts.notAfter),
       certificateAuthority: c.ca,
       // Vault holds the CA keys: nothing here is on a local disk for kubeadm to renew.
       externallyManaged: true,
@@ -63,7 +64,7 @@ export function buildStatus(now: Date, cas: CaCert[], latest: Iterable<IssuedCer
 export async function readStatus(client: VaultClient, inv: Inventory, now = new Date()): Promise<StatusReport> {
   const names = new Set(inv.hosts.map((h) => h.name));
   const [cas, issued] = await Promise.all([readCaCerts(client), listIssued(client, names)]);
-  return buildStatus(now, cas, latestByIdentity(issued).values());
+  return buildStatus(now, cas, latestByIdentity(issued).values(), backdateSeconds(inv.leafTtl));
 }
 
 export function renderStatus(r: StatusReport): string {

@@ -124,7 +124,8 @@ describe("hak-pki bootstrap against a real OpenBao", () => {
     expect([...kinds].sort()).toEqual(["pki-cel-role", "pki-role"]);
     expect(plan.counts.update).toBe(plan.entries.filter((e) => e.kind === "pki-role" || e.kind === "pki-cel-role").length);
     for (const e of plan.entries.filter((x) => x.action === "update")) {
-      expect(e.diffs.map((d) => d.field).sort()).toEqual(e.kind === "pki-role" ? ["max_ttl", "ttl"] : ["cel_program"]);
+      // 2 minutes: the backdate shrinks to a tenth of the lifetime (12 s) too.
+      expect(e.diffs.map((d) => d.field).sort()).toEqual(e.kind === "pki-role" ? ["max_ttl", "not_before_duration", "ttl"] : ["cel_program"]);
     }
   });
 
