@@ -1,23 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { profilesForRole } from "../../src/common/profiles.js";
-import { computeFleet, countByState, fleetRows, signedAt, type CertState } from "../../src/pki/serve/fleet.js";
+import { computeFleet, countByState, fleetRows, type CertState } from "../../src/pki/serve/fleet.js";
 import { HOUR, issued, smallInventory } from "./fixtures.js";
 
 const now = new Date("2026-11-26T12:00:00Z");
 const ago = (h: number) => new Date(now.getTime() - h * HOUR);
 
-describe("signedAt", () => {
-  it("undoes the roles' 5-minute backdate, unless that would pass notAfter", () => {
-    const nb = new Date("2026-11-26T12:00:00Z");
-    expect(signedAt(nb, new Date(nb.getTime() + 600_000)).toISOString()).toBe("2026-11-26T12:05:00.000Z");
-    expect(signedAt(nb, new Date(nb.getTime() + 300_000))).toEqual(nb);
-  });
+describe("life measured from the signing time", () => {
   it("keeps a 5-minute certificate ok until 2/3 of its 5 minutes, as the agent renews it", () => {
     const inv = smallInventory();
     const signed = new Date(now.getTime() - 150_000); // half way through a 5-minute life
     const e = computeFleet(inv, [issued("etcd-server", "etcd1", signed, new Date(signed.getTime() + 300_000))], now).find((x) => x.id === "etcd1/etcd-server")!;
     expect(e.state).toBe("ok");
     expect(e.renewAt).toBe(new Date(signed.getTime() + 200_000).toISOString());
+    expect(e.issuedAt).toBe(signed.toISOString());
   });
 });
 

@@ -1,7 +1,6 @@
 import { HOST_ROLES, type HostRole, type Inventory } from "../../common/inventory.js";
-import { latePoint, lifeState, renewalPoint, type LifeState } from "../../common/lifetime.js";
+import { backdateSeconds, latePoint, lifeState, renewalPoint, signedAt, type LifeState } from "../../common/lifetime.js";
 import { PROFILES, profilesForRole, type ProfileName } from "../../common/profiles.js";
-import { NOT_BEFORE_SECONDS } from "../desired.js";
 import type { IssuedCert } from "../issued.js";
 
 /**
@@ -62,22 +61,15 @@ export function sharedLabel(role: HostRole): string {
 }
 
 /**
- * When Vault signed a certificate: hak's roles backdate notBefore by
- * NOT_BEFORE_SECONDS (as kubeadm does, against clock skew). The agent measures
- * a certificate's life from when it obtained it, so serve measures from the
- * signing time too; from notBefore, a 5-minute certificate would be "late"
- * just when its agent renews it.
+ * One identity's entry. Life fractions count from when Vault signed the
+ * certificate (notBefore plus the roles' backdate), as the agent counts them,
+ * or a short-lived certificate would look late just when its agent renews it.
  */
-export function signedAt(notBefore: Date, notAfter: Date): Date {
-  const t = notBefore.getTime() + NOT_BEFORE_SECONDS * 1000;
-  return t < notAfter.getTime() ? new Date(t) : notBefore;
-}
-
-function entryFor(id: string, identity: string, holder: Holder, profile: ProfileName, cert: IssuedCert | undefined, now: Date): FleetEntry {
+function entryFor(id: string, identity: string, holder: Holder, profile: ProfileName, cert: IssuedCert | undefined, now: Date, backdate: number): FleetEntry {
   const base = { id, identity, holder, profile, ca: PROFILES[profile].ca };
   if (!cert) return { ...base, state: "missing" };
   const { notAfter } = cert.facts;
-  const start = signedAt(cert.facts.notBefore, notAfter);
+  const start = signedAt(cert.facts.notBefore, notAfter, backdate);
   return {
     ...base,
     state: lifeState(now, start, notAfter),
@@ -108,6 +100,7 @@ function newestFirst(a: IssuedCert, b: IssuedCert): number {
  * pool takes its state, though Vault's store cannot tell which host it is.
  */
 export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now: Date): FleetEntry[] {
+  const backdate = backdateSeconds(inv.leafTtl);
   const byKey = new Map<string, IssuedCert[]>();
   for (const c of issued) {
     // Revoked certificates are not held; certificates without a hak profile are someone else's.
@@ -125,7 +118,7 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
     for (const p of profilesForRole(host.role)) {
       if (p.perHost) {
         const id = `${host.name}/${p.name}`;
-        out.push(entryFor(id, host.name, { kind: "host", host: host.name, role: host.role }, p.name, byKey.get(id)?.[0], now));
+        out.push(entryFor(id, host.name, { kind: "host", host: host.name, role: host.role }, p.name, byKey.get(id)?.[0], now, backdate));
       } else {
         const pool = sharedHolders.get(p.name) ?? { role: host.role, hosts: [] };
         pool.hosts.push(host.name);
@@ -139,7 +132,7 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
     const needed = hosts.length;
     const pick = live.length >= needed ? live[needed - 1] : live.length > 0 ? live[live.length - 1] : certs[0];
     const holder: Holder = { kind: "shared", role, hosts };
-    const e = entryFor(`shared:${role}/${profile}`, sharedLabel(role), holder, profile, pick, now);
+    const e = entryFor(`shared:${role}/${profile}`, sharedLabel(role), holder, profile, pick, now, backdate);
     // Fewer current certificates than holders: some holder has none; with some
     // present the pool is at best late (someone is without a valid one).
     if (live.length > 0 && live.length < needed && severity(e.state) < severity("late")) e.state = "late";
