@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HakError, errorMessage } from "../common/errors.js";
@@ -11,7 +11,8 @@ import { bootstrap } from "../pki/bootstrap.js";
 import { createAuditorToken } from "../pki/serve/auditor.js";
 import type { Snapshot } from "../pki/serve/monitor.js";
 import { etcdArgs, etcdClientUrls, type EtcdMember, type EtcdPorts } from "./etcd.js";
-import { certDir, certPaths, caPath, etcdTls, issueOnceStandIn } from "./hosts.js";
+import { prepareAgent } from "./agents.js";
+import { certPaths, caPath, etcdTls, hostRoot, issueOnceStandIn } from "./hosts.js";
 import { inventoryYaml, localDemoInventory } from "./inventory.js";
 import { isOurs, readProcs, spawnDetached, stopProc, writeProcs, type DemoProc, type SpawnSpec } from "./procs.js";
 
@@ -48,6 +49,8 @@ export interface DemoPaths {
   inventory: string;
   logs: string;
   auditorToken: string;
+  /** The leaf lifetime (seconds) the hosts' certificates were made with. */
+  ttlFile: string;
 }
 
 export function demoPaths(stateRoot: string): DemoPaths {
@@ -60,6 +63,7 @@ export function demoPaths(stateRoot: string): DemoPaths {
     inventory: join(demoDir, "inventory.yaml"),
     logs: join(demoDir, "logs"),
     auditorToken: join(demoDir, "serve", "auditor.token"),
+    ttlFile: join(demoDir, "leaf-ttl"),
   };
 }
 
@@ -123,6 +127,8 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
       const v = await probe();
       if (v !== undefined) return v;
     } catch (err) {
+      // A HakError is a verdict (a process died), not a not-yet.
+      if (err instanceof HakError) throw err;
       last = errorMessage(err);
     }
     await sleep(200);
@@ -168,9 +174,24 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
 
   o.say("2/6 demo inventory on loopback, bootstrap");
   const source = loadInventory(o.inventoryFile);
-  const inv = localDemoInventory(source, { prefix: o.loopbackPrefix, vaultAddress: bao.address, leafTtlSeconds: o.ttlSeconds });
+  // --ttl sticks: a later run without it keeps the lifetime the hosts' certificates have.
+  const hostsDir = join(paths.demoDir, "hosts");
+  // Host folders from a run that kept no record were made with the inventory's lifetime.
+  const prevTtl = readTtl(paths.ttlFile) ?? (existsSync(hostsDir) ? source.leafTtl : undefined);
+  const ttlSeconds = o.ttlSeconds ?? prevTtl;
+  const inv = localDemoInventory(source, { prefix: o.loopbackPrefix, vaultAddress: bao.address, leafTtlSeconds: ttlSeconds });
   writeFileAtomic(paths.inventory, inventoryYaml(inv, relative(o.projectRoot, o.inventoryFile) || o.inventoryFile), { mode: 0o644 });
   for (const h of inv.hosts) o.say(`  ${h.name.padEnd(14)} ${source.hosts.find((s) => s.name === h.name)?.address} -> ${h.address}`);
+  o.say(`  leaf certificates live ${formatDuration(inv.leafTtl)}${o.ttlSeconds === undefined && prevTtl !== undefined ? " (kept from the last run; --ttl changes it)" : ""}`);
+  if (prevTtl !== undefined && prevTtl !== inv.leafTtl && existsSync(hostsDir)) {
+    // Agents keep a valid certificate whatever its lifetime; new lifetimes show only on new hosts.
+    o.say(`  lifetime changed from ${formatDuration(prevTtl)}: the demo hosts start over (agents and etcd stopped, host folders removed)`);
+    for (const p of procs.filter((x) => x.kind === "agent" || x.kind === "etcd")) await stopProc(p);
+    procs.splice(0, procs.length, ...procs.filter((x) => x.kind !== "agent" && x.kind !== "etcd"));
+    writeProcs(paths.procsFile, procs);
+    rmSync(hostsDir, { recursive: true, force: true });
+  }
+  writeFileAtomic(paths.ttlFile, `${inv.leafTtl}\n`, { mode: 0o644 });
   const root = bao.client();
   try {
     const plan = await bootstrap(root, inv, { auditFile: join(resolve(paths.baoDir), "audit.log") });
@@ -178,12 +199,39 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
 
     o.say("3/6 one agent per host, each in its own root folder");
     const entry = agentEntry(o.projectRoot);
-    const ttl = o.ttlSeconds ? `${o.ttlSeconds}s` : undefined;
+    const ttl = `${inv.leafTtl}s`;
     if (!entry) {
       o.say("  hak-agent is not built in this tree yet: STAND-IN signs each host's certificates once (no renewal, no host login)");
       let n = 0;
       for (const h of inv.hosts) n += await issueOnceStandIn(root, inv, paths.demoDir, h, ttl);
       o.say(`  ${n} certificate(s) signed; ${inv.hosts.length} host folders under ${rel(o, join(paths.demoDir, "hosts"))}`);
+    } else {
+      const vault = { address: bao.address, caFile: bao.caFile ?? "" };
+      for (const h of inv.hosts) {
+        const prep = await prepareAgent(root, inv, h, paths.demoDir, vault);
+        if (prep.enrolled) o.say(`  ${h.name}: enrolled (single-use secret ID bound to ${h.address}/32)`);
+        record(
+          await reuseOrStart(
+            procs,
+            {
+              name: `agent-${h.name}`,
+              kind: "agent",
+              command: process.execPath,
+              args: [join(o.projectRoot, "bin", "hak-agent.js"), "run", prep.config],
+              cwd: hostRoot(paths.demoDir, h.name),
+              env: { PATH: process.env.PATH },
+              log: join(paths.logs, `agent-${h.name}.log`),
+            },
+            o.say,
+          ),
+        );
+      }
+      const agents = procs.filter((p) => p.kind === "agent");
+      await waitFor("every host's identity certificate", 90_000, async () => {
+        const dead = agents.find((p) => !isOurs(p));
+        if (dead) throw new HakError(`${dead.name} exited:\n${tail(dead.log, 8)}`, { where: dead.log });
+        return inv.hosts.every((h) => existsSync(certPaths(paths.demoDir, h.name, "host-identity").cert)) ? true : undefined;
+      });
     }
 
     o.say("4/6 etcd, 3 members on the etcd hosts' certificates");
@@ -230,7 +278,15 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
       o.say,
     );
     record(serve);
-    const fleet = await waitFor("hak-pki serve", 30_000, () => fetchFleet(fleetUrl));
+    let fleet = await waitFor("hak-pki serve", 30_000, () => fetchFleet(fleetUrl));
+    if (fleet.counts.missing > 0) {
+      // Agents sign their host identity first and the rest right after; give them a moment so the page opens complete.
+      o.say(`  ${fleet.counts.missing} certificate(s) not signed yet; waiting for the agents`);
+      fleet = await waitFor("every certificate of the fleet", 60_000, async () => {
+        const s = await fetchFleet(fleetUrl);
+        return s && s.counts.missing === 0 && Date.parse(s.generatedAt) > Date.now() - 2 * o.serveIntervalSeconds * 1000 ? s : undefined;
+      }).catch(() => fleet);
+    }
 
     o.say("6/6 done");
     return {
@@ -246,6 +302,24 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
     };
   } finally {
     await root.close();
+  }
+}
+
+function readTtl(file: string): number | undefined {
+  try {
+    const n = Number(readFileSync(file, "utf8").trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last lines of a log, for an error message. */
+function tail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
   }
 }
 

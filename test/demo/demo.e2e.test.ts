@@ -55,6 +55,8 @@ describe("npm run demo", () => {
     first = JSON.parse(r.out) as DemoReport;
     console.log(`demo fresh start: ${first.seconds.toFixed(1)}s`);
     expect(first.etcd).toMatchObject({ healthy: true });
+    // One agent per host (none while the stand-in signs: it runs no process).
+    expect(first.processes.filter((p) => p.kind === "agent")).toHaveLength(first.agents === "hak-agent" ? 10 : 0);
     expect(first.fleet?.missing).toBe(0);
     expect(first.fleet?.expired).toBe(0);
     const key = join(first.hostsDir, "etcd1", "var", "lib", "hak-agent", "certs", "etcd-server.key");

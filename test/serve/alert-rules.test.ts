@@ -37,6 +37,14 @@ describe("nix/alerts/hak.rules.yml", () => {
     }
   });
 
+  it("uses the agent's metric names (src/agent/metrics.ts) and its output label", () => {
+    const agentRules = doc.groups.find((g) => g.name === "hak-agent")!.rules;
+    const used = new Set(agentRules.flatMap((r) => [...r.expr.matchAll(/\bhak_[a-z_]+/g)].map((m) => m[0])));
+    expect([...used].every((n) => n.startsWith("hak_agent_")), [...used].join(", ")).toBe(true);
+    expect(used).toContain("hak_agent_certificate_late");
+    for (const r of agentRules) expect(JSON.stringify(r.annotations), r.alert).not.toMatch(/\$labels\.name\b/);
+  });
+
   it("uses only fleet metrics that hak-pki serve exports, with their labels", async () => {
     const inv = smallInventory();
     const fleet = computeFleet(inv, [], new Date());

@@ -2,6 +2,7 @@ import { parseInventory, type Inventory } from "../../src/common/inventory.js";
 import { PKI_MOUNT } from "../../src/common/names.js";
 import { PROFILES, type ProfileName } from "../../src/common/profiles.js";
 import type { CertFacts } from "../../src/common/x509.js";
+import { backdateSeconds } from "../../src/common/lifetime.js";
 import type { IssuedCert } from "../../src/pki/issued.js";
 
 /** A small inventory for pure tests: one host per role. */
@@ -23,8 +24,13 @@ export function smallInventory(extraHosts: { name: string; role: "etcd" | "contr
 
 let serialCounter = 1;
 
-/** An issued-certificate record as listIssued returns it, for pure tests of the fleet logic. */
-export function issued(profile: ProfileName, host: string | undefined, notBefore: Date, notAfter: Date, opts: { revoked?: boolean } = {}): IssuedCert {
+/**
+ * An issued-certificate record as listIssued returns it, for pure tests of the
+ * fleet logic: signed at `signed`, valid until `notAfter`, its notBefore
+ * backdated as hak's roles do for the fixtures' lifetime (smallInventory's default 720h).
+ */
+export function issued(profile: ProfileName, host: string | undefined, signed: Date, notAfter: Date, opts: { revoked?: boolean } = {}): IssuedCert {
+  const notBefore = new Date(signed.getTime() - backdateSeconds(720 * 3600) * 1000);
   const serial = (serialCounter++).toString(16).padStart(2, "0");
   const ca = PROFILES[profile].ca;
   const facts: CertFacts = {

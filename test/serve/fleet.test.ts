@@ -6,6 +6,17 @@ import { HOUR, issued, smallInventory } from "./fixtures.js";
 const now = new Date("2026-11-26T12:00:00Z");
 const ago = (h: number) => new Date(now.getTime() - h * HOUR);
 
+describe("life measured from the signing time", () => {
+  it("keeps a 5-minute certificate ok until 2/3 of its 5 minutes, as the agent renews it", () => {
+    const inv = smallInventory();
+    const signed = new Date(now.getTime() - 150_000); // half way through a 5-minute life
+    const e = computeFleet(inv, [issued("etcd-server", "etcd1", signed, new Date(signed.getTime() + 300_000))], now).find((x) => x.id === "etcd1/etcd-server")!;
+    expect(e.state).toBe("ok");
+    expect(e.renewAt).toBe(new Date(signed.getTime() + 200_000).toISOString());
+    expect(e.issuedAt).toBe(signed.toISOString());
+  });
+});
+
 describe("computeFleet: one state per expected identity and profile", () => {
   // Lifetime 60h: renewal point at 40h, late from 50h, expired at 60h.
   it.each<[string, number, CertState]>([

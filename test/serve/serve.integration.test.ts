@@ -1,8 +1,10 @@
-import { statSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseInventory, type Inventory } from "../../src/common/inventory.js";
 import type { LocalBao } from "../../src/common/localbao.js";
 import { signCsr } from "../../src/common/sign.js";
@@ -10,6 +12,7 @@ import { requestSpec } from "../../src/common/profiles.js";
 import { VaultError, type VaultClient } from "../../src/common/vault.js";
 import { createCsr, generateKeyPair } from "../../src/common/x509.js";
 import { bootstrap } from "../../src/pki/bootstrap.js";
+import { main } from "../../src/pki/cli.js";
 import { signProfile } from "../../src/pki/issue.js";
 import type { WebhookPayload } from "../../src/pki/serve/alerts.js";
 import { createAuditorToken } from "../../src/pki/serve/auditor.js";
@@ -69,6 +72,9 @@ class Receiver {
   }
 }
 
+/** How far ahead serve's clock runs in these tests: as if every agent had stopped 100 s ago. */
+const AHEAD_MS = 100_000;
+
 function byId(s: Snapshot): Map<string, Snapshot["fleet"][number]> {
   return new Map(s.fleet.map((e) => [e.id, e]));
 }
@@ -85,11 +91,12 @@ describe("hak-pki serve against OpenBao", () => {
     root = bao.client();
     await bootstrap(root, inv);
     auditor = root.withToken(await createAuditorToken(root));
-    // Past their renewal and late points from the start: notBefore is backdated 5 minutes
-    // by the roles, so a 120s TTL lives 420s and is 5/7 through; 40s is 300/340 through.
+    // serve runs with its clock AHEAD (below): it sees these certificates as they
+    // will be then, with nobody renewing them. A 145s certificate is past its
+    // renewal point (2/3) and a 115s one in its last sixth; a 1s one has really expired.
     await signProfile(root, inv, { profile: "etcd-server", host: "etcd1" });
-    await signProfile(root, inv, { profile: "etcd-peer", host: "etcd1", ttl: "120s" });
-    await signProfile(root, inv, { profile: "host-identity", host: "etcd1", ttl: "40s" });
+    await signProfile(root, inv, { profile: "etcd-peer", host: "etcd1", ttl: "145s" });
+    await signProfile(root, inv, { profile: "host-identity", host: "etcd1", ttl: "115s" });
     await signProfile(root, inv, { profile: "apiserver", host: "cp1", ttl: "1s" });
     await signProfile(root, inv, { profile: "kubelet", host: "w1" });
     await sleep(1500);
@@ -140,6 +147,7 @@ describe("hak-pki serve against OpenBao", () => {
       intervalSeconds: 3600,
       webhookUrl: url,
       retry: { attempts: 5, baseMs: 50, capMs: 200 },
+      now: () => new Date(Date.now() + AHEAD_MS),
     });
     const s = await running.monitor.refresh();
     expect(s.error).toBeUndefined();
@@ -219,7 +227,7 @@ describe("hak-pki serve against OpenBao", () => {
 
   it("renders in headless Chromium: rows and states as a person sees them, without JavaScript", async () => {
     // One more agent that stopped renewing, so the page shows all five states.
-    await signProfile(root, inv, { profile: "host-identity", host: "w1", ttl: "40s" });
+    await signProfile(root, inv, { profile: "host-identity", host: "w1", ttl: "115s" });
     await running.monitor.refresh();
     await withChromium(async (page) => {
       await page.goto(running.url);
@@ -243,5 +251,37 @@ describe("hak-pki serve against OpenBao", () => {
       expect(statSync(shot).size).toBeGreaterThan(10_000);
       expect(await page.locator("section.drift").innerText()).toContain("kubelet-w1");
     });
+  });
+
+  it("`hak-pki serve --once` prints the fleet and exits 1 while identities are missing; bad flags exit 2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hak-serve-cli-"));
+    const file = join(dir, "inventory.yaml");
+    writeFileSync(file, JSON.stringify({ ...inv, leafTtl: "720h" }));
+    const env = { VAULT_ADDR: process.env.VAULT_ADDR, VAULT_TOKEN: process.env.VAULT_TOKEN };
+    process.env.VAULT_ADDR = bao.address;
+    process.env.VAULT_TOKEN = auditor.token;
+    const out: string[] = [];
+    const write = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    try {
+      expect(await main(["serve", "--once", "--no-drift", "-i", file])).toBe(1);
+      const snap = JSON.parse(out.join("")) as Snapshot;
+      expect(snap.counts.missing).toBeGreaterThan(0);
+      expect(snap.fleet.find((e) => e.id === "etcd1/etcd-server")?.state).toBe("ok");
+      const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+      expect(await main(["serve", "--listen", "nope", "-i", file])).toBe(2);
+      expect(await main(["serve", "--interval", "soon", "-i", file])).toBe(2);
+      expect(String(stderr.mock.calls.map((c) => c[0]).join(""))).toMatch(/--listen: not HOST:PORT/);
+      stderr.mockRestore();
+    } finally {
+      write.mockRestore();
+      for (const [k, v] of Object.entries(env)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { HOST_ROLES, type HostRole, type Inventory } from "../../common/inventory.js";
-import { latePoint, lifeState, renewalPoint } from "../../common/lifetime.js";
+import { backdateSeconds, latePoint, lifeState, renewalPoint, signedAt, type LifeState } from "../../common/lifetime.js";
 import { PROFILES, profilesForRole, type ProfileName } from "../../common/profiles.js";
 import type { IssuedCert } from "../issued.js";
 
@@ -9,13 +9,15 @@ import type { IssuedCert } from "../issued.js";
  * is to expiry. Pure: a function of (inventory, issued certificates, now).
  */
 
-export const CERT_STATES = ["expired", "late", "missing", "soon", "ok"] as const;
 /**
- * ok: before the renewal point; soon: past it (the agent should be renewing
- * now); late: in the last sixth of the lifetime without a newer certificate;
- * expired: past notAfter; missing: never signed.
+ * lifetime.ts's states (ok before the renewal point; soon past it, when the
+ * agent should be renewing; late in the last sixth without a newer
+ * certificate; expired past notAfter) plus missing: never signed.
  */
-export type CertState = (typeof CERT_STATES)[number];
+export type CertState = LifeState | "missing";
+
+/** Every state, worst first. */
+export const CERT_STATES: readonly CertState[] = ["expired", "late", "missing", "soon", "ok"];
 
 /** Worst first: the order of CERT_STATES. */
 export function severity(s: CertState): number {
@@ -58,18 +60,24 @@ export function sharedLabel(role: HostRole): string {
   return `${role} hosts (shared)`;
 }
 
-function entryFor(id: string, identity: string, holder: Holder, profile: ProfileName, cert: IssuedCert | undefined, now: Date): FleetEntry {
+/**
+ * One identity's entry. Life fractions count from when Vault signed the
+ * certificate (notBefore plus the roles' backdate), as the agent counts them,
+ * or a short-lived certificate would look late just when its agent renews it.
+ */
+function entryFor(id: string, identity: string, holder: Holder, profile: ProfileName, cert: IssuedCert | undefined, now: Date, backdate: number): FleetEntry {
   const base = { id, identity, holder, profile, ca: PROFILES[profile].ca };
   if (!cert) return { ...base, state: "missing" };
-  const { notBefore, notAfter } = cert.facts;
+  const { notAfter } = cert.facts;
+  const start = signedAt(cert.facts.notBefore, notAfter, backdate);
   return {
     ...base,
-    state: lifeState(now, notBefore, notAfter),
+    state: lifeState(now, start, notAfter),
     serial: cert.serial,
-    issuedAt: notBefore.toISOString(),
+    issuedAt: start.toISOString(),
     expiresAt: notAfter.toISOString(),
-    renewAt: renewalPoint(notBefore, notAfter).toISOString(),
-    lateAt: latePoint(notBefore, notAfter).toISOString(),
+    renewAt: renewalPoint(start, notAfter).toISOString(),
+    lateAt: latePoint(start, notAfter).toISOString(),
     secondsLeft: Math.round((notAfter.getTime() - now.getTime()) / 1000),
   };
 }
@@ -92,6 +100,7 @@ function newestFirst(a: IssuedCert, b: IssuedCert): number {
  * pool takes its state, though Vault's store cannot tell which host it is.
  */
 export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now: Date): FleetEntry[] {
+  const backdate = backdateSeconds(inv.leafTtl);
   const byKey = new Map<string, IssuedCert[]>();
   for (const c of issued) {
     // Revoked certificates are not held; certificates without a hak profile are someone else's.
@@ -109,7 +118,7 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
     for (const p of profilesForRole(host.role)) {
       if (p.perHost) {
         const id = `${host.name}/${p.name}`;
-        out.push(entryFor(id, host.name, { kind: "host", host: host.name, role: host.role }, p.name, byKey.get(id)?.[0], now));
+        out.push(entryFor(id, host.name, { kind: "host", host: host.name, role: host.role }, p.name, byKey.get(id)?.[0], now, backdate));
       } else {
         const pool = sharedHolders.get(p.name) ?? { role: host.role, hosts: [] };
         pool.hosts.push(host.name);
@@ -123,7 +132,7 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
     const needed = hosts.length;
     const pick = live.length >= needed ? live[needed - 1] : live.length > 0 ? live[live.length - 1] : certs[0];
     const holder: Holder = { kind: "shared", role, hosts };
-    const e = entryFor(`shared:${role}/${profile}`, sharedLabel(role), holder, profile, pick, now);
+    const e = entryFor(`shared:${role}/${profile}`, sharedLabel(role), holder, profile, pick, now, backdate);
     // Fewer current certificates than holders: some holder has none; with some
     // present the pool is at best late (someone is without a valid one).
     if (live.length > 0 && live.length < needed && severity(e.state) < severity("late")) e.state = "late";
