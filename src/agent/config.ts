@@ -1,8 +1,7 @@
-import { readFileSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { durationSchema } from "../common/duration.js";
-import { InputError, zodToInputError } from "../common/errors.js";
+import { InputError, readInputFile, zodToInputError } from "../common/errors.js";
 import { isIpAddress } from "../common/ip.js";
 import { APPROLE_MOUNT, CERT_AUTH_MOUNT, KV_MOUNT } from "../common/names.js";
 import { PROFILE_NAMES } from "../common/profiles.js";
@@ -217,12 +216,7 @@ export function parseAgentConfig(doc: unknown, where = "agent config"): AgentCon
 }
 
 export function loadAgentConfig(file: string): AgentConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(`cannot read the agent config: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { where: file });
-  }
+  const text = readInputFile(file, "the agent config");
   let doc: unknown;
   try {
     doc = JSON.parse(text);

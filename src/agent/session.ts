@@ -1,6 +1,6 @@
 import { readFileSync, unlinkSync } from "node:fs";
 import type { Logger } from "pino";
-import { HakError } from "../common/errors.js";
+import { HakError, readInputFile } from "../common/errors.js";
 import { VaultClient, VaultError, type VaultAuth } from "../common/vault.js";
 import { certFacts, keyMatchesCert } from "../common/x509.js";
 import type { AgentConfig, CertificateOutput } from "./config.js";
@@ -31,11 +31,7 @@ export class VaultSession {
     private readonly now: () => number = Date.now,
   ) {
     if (cfg.vault.caFile) {
-      try {
-        this.ca = readFileSync(cfg.vault.caFile, "utf8");
-      } catch (err) {
-        throw new HakError(`cannot read the Vault CA file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { where: cfg.vault.caFile, exitCode: 2 });
-      }
+      this.ca = readInputFile(cfg.vault.caFile, "the Vault CA file", { where: "vault.caFile " + cfg.vault.caFile });
     }
   }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { ZodError, ZodIssue } from "zod";
 
 /**
@@ -58,4 +59,16 @@ export function errorMessage(err: unknown): string {
   if (err instanceof HakError) return err.describe();
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/**
+ * Reads a file a person pointed at (inventory, config, CA, key); a failure
+ * is bad input naming the file and what it was for.
+ */
+export function readInputFile(file: string, what: string, opts: { where?: string; fix?: string } = {}): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new InputError(`cannot read ${what}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { where: opts.where ?? file, fix: opts.fix });
+  }
 }

@@ -1,8 +1,7 @@
-import { readFileSync } from "node:fs";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { durationSchema } from "./duration.js";
-import { InputError, zodToInputError } from "./errors.js";
+import { InputError, readInputFile, zodToInputError } from "./errors.js";
 import { cidrContains, cidrsOverlap, isIpAddress, parseCidr } from "./ip.js";
 
 /**
@@ -124,15 +123,7 @@ export function parseInventoryText(text: string, where: string): Inventory {
 }
 
 export function loadInventory(file: string): Inventory {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(`cannot read inventory: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-      where: file,
-      fix: "pass --inventory FILE or set HAK_INVENTORY",
-    });
-  }
+  const text = readInputFile(file, "inventory", { fix: "pass --inventory FILE or set HAK_INVENTORY" });
   return parseInventoryText(text, file);
 }
 

@@ -1,6 +1,5 @@
-import { readFileSync } from "node:fs";
 import { Agent, request as undiciRequest } from "undici";
-import { HakError, InputError } from "./errors.js";
+import { HakError, InputError, readInputFile } from "./errors.js";
 
 /**
  * A small Vault/OpenBao HTTP client on undici, using only the API both share.
@@ -289,11 +288,7 @@ export function vaultConnectionFromEnv(env: NodeJS.ProcessEnv, flags: { vaultAdd
 export function clientFromConnection(conn: VaultConnection, extra: Partial<VaultClientOptions> = {}): VaultClient {
   let ca: string | undefined;
   if (conn.caFile) {
-    try {
-      ca = readFileSync(conn.caFile, "utf8");
-    } catch (err) {
-      throw new InputError(`cannot read CA certificate: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { where: conn.caFile, fix: "check VAULT_CACERT / --vault-cacert" });
-    }
+    ca = readInputFile(conn.caFile, "CA certificate", { fix: "check VAULT_CACERT / --vault-cacert" });
   }
   return new VaultClient({ addresses: conn.addresses, token: conn.token, tls: { ...extra.tls, ca: ca ?? extra.tls?.ca }, ...omit(extra, "tls") });
 }

@@ -2,7 +2,7 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Client, type ConnectConfig, type ServerHostKeyAlgorithm } from "ssh2";
-import { HakError, InputError } from "../common/errors.js";
+import { HakError, InputError, readInputFile } from "../common/errors.js";
 import {
   fingerprint,
   keyBlobType,
@@ -260,9 +260,5 @@ export function sshSettingsFrom(flags: SshFlags, env: NodeJS.ProcessEnv = proces
 }
 
 function readKey(file: string, where: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(`cannot read the SSH private key: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { where: `${where} ${file}` });
-  }
+  return readInputFile(file, "the SSH private key", { where: `${where} ${file}` });
 }
