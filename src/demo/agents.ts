@@ -7,6 +7,7 @@ import { approleRoleId, KV_MOUNT, SERVICE_ACCOUNT_SECRET } from "../common/names
 import { profilesForRole, PROFILES, requestSpec } from "../common/profiles.js";
 import type { VaultClient } from "../common/vault.js";
 import { certFacts } from "../common/x509.js";
+import type { AgentConfigInput } from "../agent/config.js";
 import { mintSecretId } from "../deploy/enroll.js";
 import { caPath, certDir, certPaths, hostRoot } from "./hosts.js";
 
@@ -33,20 +34,20 @@ export interface AgentVault {
 }
 
 /** The agent's JSON config for a demo host: a certificate output per profile of its role, the service-account pair on control planes. */
-export function demoAgentConfig(inv: Inventory, host: Host, demoDir: string, vault: AgentVault): Record<string, unknown> {
+export function demoAgentConfig(inv: Inventory, host: Host, demoDir: string, vault: AgentVault): AgentConfigInput {
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
-  const own = { owner: uid, group: gid, mode: "0600" };
+  const own = { owner: uid, group: gid, mode: "0600" } as const;
   // One writer per file: the first output of each CA also writes that CA's bundle.
   const caWritten = new Set<string>();
-  const outputs: Record<string, unknown>[] = profilesForRole(host.role).map((p) => {
+  const outputs: AgentConfigInput["outputs"] = profilesForRole(host.role).map((p) => {
     const spec = requestSpec(inv, p.name, p.perHost ? host : undefined);
     const files = certPaths(demoDir, host.name, p.name);
     const ca = PROFILES[p.name].ca;
     const caFile = caWritten.has(ca) ? {} : { caFile: caPath(demoDir, host.name, ca) };
     caWritten.add(ca);
     return {
-      type: "certificate",
+      type: "certificate" as const,
       name: p.name,
       profile: p.name,
       commonName: spec.commonName,
@@ -65,7 +66,7 @@ export function demoAgentConfig(inv: Inventory, host: Host, demoDir: string, vau
       ["sa.key", "key"],
       ["sa.pub", "pub"],
     ] as const) {
-      outputs.push({ type: "secret", name, mount: KV_MOUNT, secret: SERVICE_ACCOUNT_SECRET, field, path: join(certDir(demoDir, host.name), name), ...own, actions: [] });
+      outputs.push({ type: "secret" as const, name, mount: KV_MOUNT, secret: SERVICE_ACCOUNT_SECRET, field, path: join(certDir(demoDir, host.name), name), ...own, actions: [] });
     }
   }
   return {

@@ -12,7 +12,7 @@ import { createAuditorToken } from "../pki/serve/auditor.js";
 import type { Snapshot } from "../pki/serve/monitor.js";
 import { etcdArgs, etcdClientUrls, type EtcdMember, type EtcdPorts } from "./etcd.js";
 import { prepareAgent } from "./agents.js";
-import { certPaths, caPath, etcdTls, hostRoot, issueOnceStandIn } from "./hosts.js";
+import { certPaths, caPath, etcdTls, hostRoot } from "./hosts.js";
 import { inventoryYaml, localDemoInventory } from "./inventory.js";
 import { isOurs, readProcs, spawnDetached, stopProc, writeProcs, type DemoProc, type SpawnSpec } from "./procs.js";
 
@@ -73,16 +73,16 @@ export interface DemoReport {
   fleetUrl: string;
   inventory: string;
   hostsDir: string;
-  agents: "hak-agent" | "stand-in";
   etcd: { endpoints: string[]; healthy: boolean } | { skipped: string };
   processes: DemoProc[];
   fleet?: Snapshot["counts"];
 }
 
-/** The agent's entry point once src/agent is built; undefined until it lands. */
-function agentEntry(projectRoot: string): string | undefined {
-  const p = join(projectRoot, "dist", "agent", "cli.js");
-  return existsSync(p) ? p : undefined;
+/** bin/hak-agent.js, as a host runs it; it needs the build. */
+function agentCommand(projectRoot: string): string {
+  const built = join(projectRoot, "dist", "agent", "cli.js");
+  if (!existsSync(built)) throw new HakError("hak-agent is not built", { where: built, fix: "run `bash scripts/setup.sh` (or `npm run build`)" });
+  return join(projectRoot, "bin", "hak-agent.js");
 }
 
 async function reuseOrStart(procs: DemoProc[], spec: SpawnSpec, say: (l: string) => void): Promise<DemoProc> {
@@ -198,41 +198,33 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
     o.say(`  bootstrap: ${plan.counts.create} created, ${plan.counts.update} updated, ${plan.counts.delete} deleted, ${plan.counts.unchanged} unchanged`);
 
     o.say("3/6 one agent per host, each in its own root folder");
-    const entry = agentEntry(o.projectRoot);
-    const ttl = `${inv.leafTtl}s`;
-    if (!entry) {
-      o.say("  hak-agent is not built in this tree yet: STAND-IN signs each host's certificates once (no renewal, no host login)");
-      let n = 0;
-      for (const h of inv.hosts) n += await issueOnceStandIn(root, inv, paths.demoDir, h, ttl);
-      o.say(`  ${n} certificate(s) signed; ${inv.hosts.length} host folders under ${rel(o, join(paths.demoDir, "hosts"))}`);
-    } else {
-      const vault = { address: bao.address, caFile: bao.caFile ?? "" };
-      for (const h of inv.hosts) {
-        const prep = await prepareAgent(root, inv, h, paths.demoDir, vault);
-        if (prep.enrolled) o.say(`  ${h.name}: enrolled (single-use secret ID bound to ${h.address}/32)`);
-        record(
-          await reuseOrStart(
-            procs,
-            {
-              name: `agent-${h.name}`,
-              kind: "agent",
-              command: process.execPath,
-              args: [join(o.projectRoot, "bin", "hak-agent.js"), "run", prep.config],
-              cwd: hostRoot(paths.demoDir, h.name),
-              env: { PATH: process.env.PATH },
-              log: join(paths.logs, `agent-${h.name}.log`),
-            },
-            o.say,
-          ),
-        );
-      }
-      const agents = procs.filter((p) => p.kind === "agent");
-      await waitFor("every host's identity certificate", 90_000, async () => {
-        const dead = agents.find((p) => !isOurs(p));
-        if (dead) throw new HakError(`${dead.name} exited:\n${tail(dead.log, 8)}`, { where: dead.log });
-        return inv.hosts.every((h) => existsSync(certPaths(paths.demoDir, h.name, "host-identity").cert)) ? true : undefined;
-      });
+    const agentBin = agentCommand(o.projectRoot);
+    const vault = { address: bao.address, caFile: bao.caFile ?? "" };
+    for (const h of inv.hosts) {
+      const prep = await prepareAgent(root, inv, h, paths.demoDir, vault);
+      if (prep.enrolled) o.say(`  ${h.name}: enrolled (single-use secret ID bound to ${h.address}/32)`);
+      record(
+        await reuseOrStart(
+          procs,
+          {
+            name: `agent-${h.name}`,
+            kind: "agent",
+            command: process.execPath,
+            args: [agentBin, "run", prep.config],
+            cwd: hostRoot(paths.demoDir, h.name),
+            env: { PATH: process.env.PATH },
+            log: join(paths.logs, `agent-${h.name}.log`),
+          },
+          o.say,
+        ),
+      );
     }
+    const agents = procs.filter((p) => p.kind === "agent");
+    await waitFor("every host's identity certificate", 90_000, async () => {
+      const dead = agents.find((p) => !isOurs(p));
+      if (dead) throw new HakError(`${dead.name} exited:\n${tail(dead.log, 8)}`, { where: dead.log });
+      return inv.hosts.every((h) => existsSync(certPaths(paths.demoDir, h.name, "host-identity").cert)) ? true : undefined;
+    });
 
     o.say("4/6 etcd, 3 members on the etcd hosts' certificates");
     const etcdHosts = hostsWithRole(inv, "etcd");
@@ -295,7 +287,6 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
       fleetUrl,
       inventory: paths.inventory,
       hostsDir: join(paths.demoDir, "hosts"),
-      agents: entry ? "hak-agent" : "stand-in",
       etcd,
       processes: procs,
       fleet: fleet.counts,
@@ -377,7 +368,7 @@ export function renderReport(r: DemoReport, o: { projectRoot: string; stopComman
   ];
   if ("endpoints" in r.etcd) lines.push(`  etcd            ${r.etcd.endpoints.join(",")}  ${r.etcd.healthy ? "healthy" : "NOT healthy"} (client certs: etcd-healthcheck-client in an etcd host's folder)`);
   else lines.push(`  etcd            skipped: ${r.etcd.skipped}`);
-  if (r.agents === "stand-in") lines.push("  Agents          stand-in (hak-agent not built here): certificates were signed once and will not renew");
+  lines.push(`  Agents          ${r.processes.filter((p) => p.kind === "agent").length} hak-agent processes, one per host; metrics and health on <host address>:9180`);
   if (r.fleet) lines.push(`  Fleet now       ${Object.entries(r.fleet).map(([k, v]) => `${v} ${k}`).join(", ")}`);
   lines.push(
     "",

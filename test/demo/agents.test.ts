@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { loadInventory } from "../../src/common/inventory.js";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
 import { profilesForRole } from "../../src/common/profiles.js";
+import { parseAgentConfig } from "../../src/agent/config.js";
 import { demoAgentConfig } from "../../src/demo/agents.js";
 import { localDemoInventory } from "../../src/demo/inventory.js";
 
@@ -11,7 +12,10 @@ const inv = localDemoInventory(loadInventory(join(PROJECT_ROOT, "examples", "dem
 describe("demo agent configs", () => {
   it("give each host the outputs of its role, inside its own folder, from its own address", () => {
     for (const host of inv.hosts) {
-      const cfg = demoAgentConfig(inv, host, "/demo", { address: "https://127.0.0.1:8200", caFile: "/demo/ca.crt" }) as {
+      const input = demoAgentConfig(inv, host, "/demo", { address: "https://127.0.0.1:8200", caFile: "/demo/ca.crt" });
+      // What the agent itself accepts (it validates its config the same way at start).
+      expect(() => parseAgentConfig(input, host.name)).not.toThrow();
+      const cfg = input as {
         host: string;
         vault: { sourceAddress: string };
         auth: { roleId: string; secretIdFile: string };

@@ -55,8 +55,9 @@ describe("npm run demo", () => {
     first = JSON.parse(r.out) as DemoReport;
     console.log(`demo fresh start: ${first.seconds.toFixed(1)}s`);
     expect(first.etcd).toMatchObject({ healthy: true });
-    // One agent per host (none while the stand-in signs: it runs no process).
-    expect(first.processes.filter((p) => p.kind === "agent")).toHaveLength(first.agents === "hak-agent" ? 10 : 0);
+    // One hak-agent per host, each enrolled from its own loopback address.
+    expect(first.processes.filter((p) => p.kind === "agent")).toHaveLength(10);
+    expect(r.err.match(/enrolled \(single-use secret ID bound to 127\.0\.244\.\d+\/32\)/g)).toHaveLength(10);
     expect(first.fleet?.missing).toBe(0);
     expect(first.fleet?.expired).toBe(0);
     const key = join(first.hostsDir, "etcd1", "var", "lib", "hak-agent", "certs", "etcd-server.key");
@@ -94,7 +95,7 @@ describe("npm run demo", () => {
 
   it("stops cleanly, leaving none of its processes behind", () => {
     const pids = first.processes.map((p) => p.pid);
-    expect(pids.length).toBeGreaterThanOrEqual(5); // openbao, 3 etcd, serve (+ agents once they land)
+    expect(pids.length).toBe(15); // openbao, 10 agents, 3 etcd, serve
     expect(pids.every(pidAlive)).toBe(true);
     const r = demo(["stop", "--state-dir", stateDir], 60_000);
     expect(r.code, r.err).toBe(0);
