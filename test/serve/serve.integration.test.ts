@@ -284,4 +284,21 @@ describe("hak-pki serve against OpenBao", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  // Last: it stops OpenBao.
+  it("keeps the last fleet and alerts when Vault stops answering, and says so on the page and in /metrics", async () => {
+    const before = running.monitor.snapshot();
+    const sent = receiver.alerts().length;
+    await bao.stop();
+    const after = await running.monitor.refresh({ drift: false });
+    await running.monitor.flush();
+    expect(after.error).toMatch(/no answer/);
+    expect(after.fleet).toEqual(before.fleet);
+    expect(after.lastSuccess).toBe(before.lastSuccess);
+    expect(receiver.alerts()).toHaveLength(sent); // nothing turned "missing" because Vault is down
+    const page = await (await fetch(running.url)).text();
+    expect(page).toContain("Vault could not be read");
+    const metrics = await (await fetch(new URL("metrics", running.url))).text();
+    expect(metrics).toMatch(/hak_fleet_refresh_errors_total [1-9]/);
+  });
 });
