@@ -2,12 +2,15 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { connect as tlsConnect } from "node:tls";
 import { Agent, fetch as undiciFetch } from "undici";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/common/localbao.js";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
 import type { DemoReport } from "../../src/demo/demo.js";
+import type { Snapshot } from "../../src/pki/serve/monitor.js";
 import { pidAlive } from "../../src/demo/procs.js";
 import { screenshot, withChromium } from "../helpers/chromium.js";
 
@@ -50,7 +53,8 @@ describe("npm run demo", () => {
   });
 
   it("starts from nothing: Vault, hosts' certificates, etcd, serve; prints where to look", () => {
-    const r = demo(["up", "--json", ...flags]);
+    // One-minute certificates, so a rotation happens within the test (--ttl sticks for the later runs).
+    const r = demo(["up", "--json", "--ttl", "1m", ...flags]);
     expect(r.code, r.err).toBe(0);
     first = JSON.parse(r.out) as DemoReport;
     console.log(`demo fresh start: ${first.seconds.toFixed(1)}s`);
@@ -92,6 +96,40 @@ describe("npm run demo", () => {
     expect(second.processes.map((p) => `${p.name}=${p.pid}`).sort()).toEqual(first.processes.map((p) => `${p.name}=${p.pid}`).sort());
     expect(r.err).toMatch(/0 created, 0 updated, 0 deleted/);
   }, 120_000);
+
+  it("rotates certificates with --ttl 1m, and etcd serves the new one", async () => {
+    const etcd1 = async () => ((await (await fetch(new URL("api/fleet", first.fleetUrl))).json()) as Snapshot).fleet.find((e) => e.id === "etcd1/etcd-server")!;
+    const before = await etcd1();
+    let after = before;
+    for (const deadline = Date.now() + 120_000; after.serial === before.serial && Date.now() < deadline; ) {
+      await sleep(2000);
+      after = await etcd1();
+    }
+    expect(after.serial, "no new etcd-server certificate for etcd1 within 2 minutes").not.toBe(before.serial);
+    expect(after.state).toBe("ok");
+    // etcd re-reads its certificate on each TLS handshake: a new connection gets the rotated one.
+    const certs = join(first.hostsDir, "etcd1", "var", "lib", "hak-agent", "certs");
+    const endpoint = new URL(("endpoints" in first.etcd ? first.etcd.endpoints : [])[0]!);
+    const served = await new Promise<string>((resolve, reject) => {
+      const sock = tlsConnect(
+        {
+          host: endpoint.hostname,
+          port: Number(endpoint.port),
+          ca: readFileSync(join(certs, "etcd-ca.crt")),
+          cert: readFileSync(join(certs, "etcd-healthcheck-client.crt")),
+          key: readFileSync(join(certs, "etcd-healthcheck-client.key")),
+          servername: "etcd1",
+        },
+        () => {
+          resolve(sock.getPeerCertificate().serialNumber);
+          sock.end();
+        },
+      );
+      sock.on("error", reject);
+    });
+    const onDisk = await etcd1();
+    expect([after.serial, onDisk.serial].map((x) => x!.replace(/:/g, "").toUpperCase())).toContain(served.toUpperCase());
+  }, 180_000);
 
   it("stops cleanly, leaving none of its processes behind", () => {
     const pids = first.processes.map((p) => p.pid);
