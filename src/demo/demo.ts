@@ -3,7 +3,7 @@ import { join, relative, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HakError, errorMessage } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fsutil.js";
-import { hostsWithRole, loadInventory, type Inventory } from "../common/inventory.js";
+import { hostsWithRole, loadInventory } from "../common/inventory.js";
 import { startLocalServer, stopLocalServer, type LocalBao } from "../common/localbao.js";
 import { formatDuration } from "../common/duration.js";
 import { VaultClient } from "../common/vault.js";
