@@ -101,6 +101,6 @@ export function fleetRegistry(snapshot: () => Snapshot, stats: () => MonitorStat
   counter("hak_fleet_refresh_errors_total", "Refreshes that could not read Vault", "refreshErrors");
   counter("hak_fleet_alert_transitions_total", "Alert events (firing or resolved) raised", "alertEvents");
   counter("hak_fleet_webhook_deliveries_total", "Webhook payloads the receiver accepted", "webhookDelivered");
-  counter("hak_fleet_webhook_failures_total", "Webhook payloads given up after all retries", "webhookFailed");
+  counter("hak_fleet_webhook_failures_total", "Webhook sends that failed after all retries (kept and sent again next refresh unless refused with a 4xx)", "webhookFailed");
   return registry;
 }

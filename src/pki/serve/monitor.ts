@@ -78,7 +78,10 @@ export class FleetMonitor {
           if (r.ok) this.stats.webhookDelivered++;
           else {
             this.stats.webhookFailed++;
-            opts.log?.warn({ url: opts.webhookUrl, status: p.status, alerts: p.alerts.length, attempts: r.attempts, error: r.error }, "webhook given up");
+            opts.log?.warn(
+              { url: opts.webhookUrl, status: p.status, alerts: p.alerts.length, attempts: r.attempts, error: r.error },
+              r.retryable ? "webhook receiver unreachable; the payload is kept and sent again on the next refresh" : "webhook refused by the receiver",
+            );
           }
         },
       });
@@ -111,6 +114,8 @@ export class FleetMonitor {
       const fleet = computeFleet(inv, issued, now);
       const { book, events } = stepAlerts(this.book, fleet, inv.name, now);
       this.book = book;
+      // Payloads a down receiver could not take go first, so it sees transitions in order.
+      this.queue?.retryParked();
       this.emit(events);
       next = { cluster: inv.name, generatedAt: now.toISOString(), lastSuccess: now.toISOString(), fleet, counts: countByState(fleet), alerts: [...book.values()], drift: this.snap.drift, driftError: this.snap.driftError };
     } catch (err) {
