@@ -262,7 +262,7 @@ export async function demoUp(o: DemoOptions): Promise<DemoReport> {
         name: "hak-pki-serve",
         kind: "serve",
         command: process.execPath,
-        args: [join(o.projectRoot, "bin", "hak-pki.js"), "serve", "-i", paths.inventory, "--listen", listen, "--interval", `${o.serveIntervalSeconds}s`, "--drift-every", "6", "--audit-file", join(resolve(paths.baoDir), "audit.log")],
+        args: [join(o.projectRoot, "bin", "hak-pki.js"), "serve", "-i", paths.inventory, "--listen", listen, "--interval", `${o.serveIntervalSeconds}s`, "--drift-every", "6", "--audit-file", join(resolve(paths.baoDir), "audit.log"), "--state-file", join(paths.demoDir, "serve", "alerts.json")],
         cwd: paths.demoDir,
         env: { PATH: process.env.PATH, VAULT_ADDR: bao.address, VAULT_CACERT: bao.caFile, VAULT_TOKEN: auditorToken },
         log: join(paths.logs, "serve.log"),

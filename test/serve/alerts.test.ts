@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { stepAlerts, webhookPayloads, type ActiveAlert } from "../../src/pki/serve/alerts.js";
+import { parseBook, serializeBook, stepAlerts, webhookPayloads, type ActiveAlert } from "../../src/pki/serve/alerts.js";
 import type { CertState, FleetEntry } from "../../src/pki/serve/fleet.js";
 import { retryDelayMs, retryableStatus } from "../../src/pki/serve/webhook.js";
 
@@ -59,6 +59,15 @@ describe("stepAlerts: one alert per transition into late, expired or missing", (
     const r = stepAlerts(new Map(), [entry("a/etcd-peer", "ok"), entry("b/etcd-peer", "soon"), entry("c/etcd-peer", "expired")], "demo", t(0));
     expect(r.events.map((e) => e.alert.labels.host)).toEqual(["c"]);
     expect(r.events[0]!.alert.labels).toMatchObject({ severity: "critical", profile: "etcd-peer", cluster: "demo", state: "expired" });
+  });
+});
+
+describe("the alert book on disk", () => {
+  it("round-trips, and garbage reads as no book", () => {
+    const { book } = stepAlerts(new Map(), [entry("a/etcd-peer", "late"), entry("b/etcd-peer", "missing")], "demo", t(0));
+    expect(parseBook(serializeBook(book))).toEqual(book);
+    expect(parseBook("{")).toBeUndefined();
+    expect(parseBook('[{"id": 1}]')).toBeUndefined();
   });
 });
 

@@ -16,7 +16,7 @@ import { main } from "../../src/pki/cli.js";
 import { signProfile } from "../../src/pki/issue.js";
 import type { WebhookPayload } from "../../src/pki/serve/alerts.js";
 import { createAuditorToken } from "../../src/pki/serve/auditor.js";
-import type { Snapshot } from "../../src/pki/serve/monitor.js";
+import { FleetMonitor, type Snapshot } from "../../src/pki/serve/monitor.js";
 import { startServe, type RunningServe } from "../../src/pki/serve/server.js";
 import { devBao } from "../helpers/bao.js";
 import { screenshot, withChromium } from "../helpers/chromium.js";
@@ -62,9 +62,11 @@ class Receiver {
       });
     });
   }
+  url: string | undefined;
   async start(): Promise<string> {
     await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hook`;
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hook`;
+    return this.url;
   }
   /** Every alert delivered so far, as "status alertname identity/profile". */
   alerts(): string[] {
@@ -85,6 +87,8 @@ describe("hak-pki serve against OpenBao", () => {
   let auditor: VaultClient;
   let running: RunningServe;
   const receiver = new Receiver();
+  const stateDir = mkdtempSync(join(tmpdir(), "hak-serve-state-"));
+  const stateFile = join(stateDir, "alerts.json");
 
   beforeAll(async () => {
     bao = await devBao();
@@ -108,6 +112,7 @@ describe("hak-pki serve against OpenBao", () => {
     await auditor?.close();
     await root?.close();
     await bao?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
   });
 
   it("the auditor token cannot sign, issue secret IDs or change anything (Vault refuses)", async () => {
@@ -148,6 +153,7 @@ describe("hak-pki serve against OpenBao", () => {
       webhookUrl: url,
       retry: { attempts: 5, baseMs: 50, capMs: 200 },
       now: () => new Date(Date.now() + AHEAD_MS),
+      stateFile,
     });
     const s = await running.monitor.refresh();
     expect(s.error).toBeUndefined();
@@ -283,6 +289,18 @@ describe("hak-pki serve against OpenBao", () => {
       }
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("a restarted serve remembers what is firing: nothing is sent again", async () => {
+    await running.monitor.flush();
+    const sent = receiver.alerts().length;
+    expect(statSync(stateFile).mode & 0o777).toBe(0o600);
+    const restarted = new FleetMonitor({ inventory: inv, client: auditor, webhookUrl: receiver.url!, externalUrl: running.url, stateFile, noDrift: true, now: () => new Date(Date.now() + AHEAD_MS) });
+    const s = await restarted.refresh();
+    await restarted.flush();
+    await restarted.stop();
+    expect(s.alerts.length).toBeGreaterThan(0);
+    expect(receiver.alerts()).toHaveLength(sent);
   });
 
   // Last: it stops OpenBao.

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { z } from "zod";
 import { ALERTING_STATES, type CertState, type FleetEntry } from "./fleet.js";
 
 /**
@@ -31,6 +32,31 @@ export interface ActiveAlert {
 }
 
 export type AlertBook = ReadonlyMap<string, ActiveAlert>;
+
+const activeAlertSchema = z.object({
+  id: z.string(),
+  state: z.enum(["late", "expired", "missing"]),
+  startsAt: z.string(),
+  labels: z.record(z.string()),
+  annotations: z.record(z.string()),
+});
+
+/** The book as JSON, so a restarted serve neither fires again nor forgets to resolve. */
+export function serializeBook(book: AlertBook): string {
+  return `${JSON.stringify([...book.values()], null, 2)}\n`;
+}
+
+/** Undefined when the text is not a book this version wrote. */
+export function parseBook(text: string): Map<string, ActiveAlert> | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const res = z.array(activeAlertSchema).safeParse(doc);
+  return res.success ? new Map(res.data.map((a) => [a.id, a])) : undefined;
+}
 
 export interface AlertEvent {
   status: "firing" | "resolved";

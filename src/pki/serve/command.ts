@@ -23,6 +23,7 @@ interface ServeFlags extends VaultFlags, InventoryFlags {
   webhookUrl?: string;
   externalUrl?: string;
   auditFile?: string;
+  stateFile?: string;
   once?: boolean;
 }
 
@@ -57,6 +58,7 @@ export function serveCommand(): Command {
     .addOption(new Option("--webhook-url <url>", "Alertmanager-compatible webhook receiver for late/expired/missing alerts").env("HAK_ALERT_WEBHOOK_URL"))
     .option("--external-url <url>", "URL of this page as people reach it (links in alerts)")
     .option("--audit-file <path>", "the file audit device bootstrap was given, so drift checks it too")
+    .option("--state-file <path>", "keep the firing alerts here, so a restart neither fires them again nor forgets to resolve them")
     .option("--once", "read once, print the fleet as JSON, exit (1 if anything is late, expired or missing)");
   addInventoryOption(addVaultOptions(cmd));
   cmd.action(async (o: ServeFlags) => {
@@ -88,6 +90,7 @@ export function serveCommand(): Command {
         drift,
         webhookUrl: o.webhookUrl,
         externalUrl: o.externalUrl,
+        stateFile: o.stateFile,
         renewTokenSeconds: 3600,
         log,
       });

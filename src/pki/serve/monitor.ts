@@ -1,8 +1,10 @@
 import type { Inventory } from "../../common/inventory.js";
 import type { VaultClient } from "../../common/vault.js";
+import { readFileSync } from "node:fs";
 import { errorMessage } from "../../common/errors.js";
+import { writeFileAtomic } from "../../common/fsutil.js";
 import { listIssued } from "../issued.js";
-import { stepAlerts, webhookPayloads, type ActiveAlert, type AlertEvent } from "./alerts.js";
+import { parseBook, serializeBook, stepAlerts, webhookPayloads, type ActiveAlert, type AlertEvent } from "./alerts.js";
 import { checkDrift, type DriftOptions, type DriftReport } from "./drift.js";
 import { computeFleet, countByState, type CertState, type FleetEntry } from "./fleet.js";
 import { WebhookQueue, type DeliveryResult, type RetryPolicy } from "./webhook.js";
@@ -45,6 +47,8 @@ export interface MonitorOptions {
   drift?: DriftOptions;
   /** Skip the drift check (it reads every Vault object hak owns). */
   noDrift?: boolean;
+  /** Where the firing alerts are kept across restarts; none: in memory only (a restart fires them again). */
+  stateFile?: string;
   log?: MonitorLog;
   now?: () => Date;
 }
@@ -68,6 +72,7 @@ export class FleetMonitor {
 
   constructor(private readonly opts: MonitorOptions) {
     this.hostNames = new Set(opts.inventory.hosts.map((h) => h.name));
+    if (opts.stateFile) this.book = loadBook(opts.stateFile, opts.log);
     const now = this.now();
     this.snap = { cluster: opts.inventory.name, generatedAt: now.toISOString(), error: "not read yet", fleet: [], counts: countByState([]), alerts: [] };
     if (opts.webhookUrl) {
@@ -114,6 +119,7 @@ export class FleetMonitor {
       const fleet = computeFleet(inv, issued, now);
       const { book, events } = stepAlerts(this.book, fleet, inv.name, now);
       this.book = book;
+      if (events.length > 0 && this.opts.stateFile) writeFileAtomic(this.opts.stateFile, serializeBook(book), { mode: 0o600 });
       // Payloads a down receiver could not take go first, so it sees transitions in order.
       this.queue?.retryParked();
       this.emit(events);
@@ -170,4 +176,17 @@ export class FleetMonitor {
     await this.running?.catch(() => undefined);
     this.queue?.close();
   }
+}
+
+/** The alerts that were firing when serve last ran; an unreadable file starts empty, with a warning. */
+function loadBook(file: string, log: MonitorLog | undefined): Map<string, ActiveAlert> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return new Map();
+  }
+  const book = parseBook(text);
+  if (!book) log?.warn({ file }, "alert state file unreadable; starting with no firing alerts");
+  return book ?? new Map();
 }
