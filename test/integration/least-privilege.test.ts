@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseInventory, findHost } from "../../src/common/inventory.js";
+import { findHost } from "../../src/common/inventory.js";
+import { loopbackInventory } from "../helpers/inventory.js";
 import { approleRoleId, SERVICE_ACCOUNT_PATH } from "../../src/common/names.js";
 import { requestSpec } from "../../src/common/profiles.js";
 import { signCsr } from "../../src/common/sign.js";
@@ -16,17 +17,14 @@ import { realBao } from "../helpers/bao.js";
  * (loopback) address, and then ask for what they must not get.
  */
 
-const inv = parseInventory({
+const inv = loopbackInventory({
   name: "lp",
-  hostDomain: "k8s.local",
-  apiVip: "127.0.10.10",
-  serviceCidr: "10.32.0.0/24",
-  podCidr: "10.200.0.0/16",
+  net: 10,
   hosts: [
-    { name: "etcd1", role: "etcd", address: "127.0.10.11" },
-    { name: "controlplane1", role: "controlplane", address: "127.0.10.21" },
-    { name: "worker1", role: "worker", address: "127.0.10.31" },
-    { name: "worker2", role: "worker", address: "127.0.10.32" },
+    ["etcd1", "etcd"],
+    ["controlplane1", "controlplane"],
+    ["worker1", "worker"],
+    ["worker2", "worker"],
   ],
 });
 

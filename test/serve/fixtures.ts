@@ -1,4 +1,5 @@
-import { parseInventory, type Inventory } from "../../src/common/inventory.js";
+import type { Inventory } from "../../src/common/inventory.js";
+import { loopbackInventory } from "../helpers/inventory.js";
 import { PKI_MOUNT } from "../../src/common/names.js";
 import { PROFILES, type ProfileName } from "../../src/common/profiles.js";
 import type { CertFacts } from "../../src/common/x509.js";
@@ -7,18 +8,15 @@ import type { IssuedCert } from "../../src/pki/issued.js";
 
 /** A small inventory for pure tests: one host per role. */
 export function smallInventory(extraHosts: { name: string; role: "etcd" | "controlplane" | "worker" | "loadbalancer"; address: string }[] = []): Inventory {
-  return parseInventory({
+  return loopbackInventory({
     name: "t",
-    hostDomain: "k8s.test",
-    apiVip: "127.0.30.10",
-    serviceCidr: "10.32.0.0/24",
-    podCidr: "10.200.0.0/16",
+    net: 30,
     hosts: [
-      { name: "etcd1", role: "etcd", address: "127.0.30.11" },
-      { name: "cp1", role: "controlplane", address: "127.0.30.21" },
-      { name: "w1", role: "worker", address: "127.0.30.31" },
-      ...extraHosts,
+      ["etcd1", "etcd"],
+      ["cp1", "controlplane"],
+      ["w1", "worker"],
     ],
+    extraHosts,
   });
 }
 

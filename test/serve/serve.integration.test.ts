@@ -5,7 +5,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { parseInventory, type Inventory } from "../../src/common/inventory.js";
+import type { Inventory } from "../../src/common/inventory.js";
+import { loopbackInventory } from "../helpers/inventory.js";
 import type { LocalBao } from "../../src/common/localbao.js";
 import { signCsr } from "../../src/common/sign.js";
 import { requestSpec } from "../../src/common/profiles.js";
@@ -27,18 +28,15 @@ import { screenshot, withChromium } from "../helpers/chromium.js";
  * renewing), a real webhook receiver, drift after a direct edit in Vault.
  */
 
-const inv: Inventory = parseInventory({
+const inv: Inventory = loopbackInventory({
   name: "servetest",
-  hostDomain: "k8s.test",
-  apiVip: "127.0.41.10",
-  serviceCidr: "10.32.0.0/24",
-  podCidr: "10.200.0.0/16",
+  net: 41,
+  // w2 is in the inventory but never enrolled: everything it should hold is missing.
   hosts: [
-    { name: "etcd1", role: "etcd", address: "127.0.41.11" },
-    { name: "cp1", role: "controlplane", address: "127.0.41.21" },
-    { name: "w1", role: "worker", address: "127.0.41.31" },
-    // In the inventory, never enrolled: everything it should hold is missing.
-    { name: "w2", role: "worker", address: "127.0.41.32" },
+    ["etcd1", "etcd"],
+    ["cp1", "controlplane"],
+    ["w1", "worker"],
+    ["w2", "worker"],
   ],
 });
 
