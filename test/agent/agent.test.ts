@@ -6,6 +6,7 @@ import type { TLSSocket } from "node:tls";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PKCS8_PEM, pemLike } from "../helpers/pem.js";
 import { parse as parseYaml } from "yaml";
 import { freePort } from "../../src/common/localbao.js";
 import { SERVICE_ACCOUNT_SECRET } from "../../src/common/names.js";
@@ -299,7 +300,7 @@ describe("a control-plane host's agent: kubeconfig and secret outputs", () => {
     expect(await agent.pass()).toEqual([]);
     // The secret changes in KV: read again after renewal.secretInterval (10 min), only the changed field is rewritten.
     const kv = await lab.root.read<{ data: Record<string, string> }>(`hak-kv/data/${SERVICE_ACCOUNT_SECRET}`);
-    await lab.root.write(`hak-kv/data/${SERVICE_ACCOUNT_SECRET}`, { data: { ...kv!.data, key: "-----BEGIN PRIVATE KEY-----\nrotated\n-----END PRIVATE KEY-----" } });
+    await lab.root.write(`hak-kv/data/${SERVICE_ACCOUNT_SECRET}`, { data: { ...kv!.data, key: pemLike("PRIVATE KEY", "rotated") } });
     expect(await agent.pass()).toEqual([]);
     offset = 11 * 60_000;
     expect(await agent.pass()).toEqual(["sa-key"]);
@@ -308,7 +309,7 @@ describe("a control-plane host's agent: kubeconfig and secret outputs", () => {
     offset = 22 * 60_000;
     expect(await agent.pass()).toEqual(["sa-key"]);
     await agent.session.close();
-    expect(readFileSync(join(dir, "sa.key"), "utf8")).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(readFileSync(join(dir, "sa.key"), "utf8")).toMatch(PKCS8_PEM);
     expect(readFileSync(join(dir, "sa.pub"), "utf8")).toMatch(/^-----BEGIN PUBLIC KEY-----/);
     expect(statSync(join(dir, "sa.key")).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, "scheduler.conf")).mode & 0o777).toBe(0o600);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PKCS8_PEM } from "../helpers/pem.js";
 import { loadInventory, parseInventory, type Inventory } from "../../src/common/inventory.js";
 import type { LocalBao } from "../../src/common/localbao.js";
 import type { VaultClient } from "../../src/common/vault.js";
@@ -51,7 +52,7 @@ describe("hak-pki bootstrap against a real OpenBao", () => {
   it("keeps the CAs and the service-account key across runs", async () => {
     const ca = (await c.read<{ certificate: string }>("pki-kubernetes/cert/ca"))!.certificate;
     const sa = await c.read<{ metadata: { version: number }; data: { key: string; pub: string } }>("hak-kv/data/service-account");
-    expect(sa?.data.key).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(sa?.data.key).toMatch(PKCS8_PEM);
     expect(sa?.data.pub).toMatch(/^-----BEGIN PUBLIC KEY-----/);
     await bootstrap(c, demo);
     expect((await c.read<{ certificate: string }>("pki-kubernetes/cert/ca"))!.certificate).toBe(ca);
