@@ -1,7 +1,7 @@
 import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { durationSchema } from "../common/duration.js";
-import { InputError, readInputFile, zodToInputError } from "../common/errors.js";
+import { InputError, parseInput, readInputFile } from "../common/errors.js";
 import { isIpAddress } from "../common/ip.js";
 import { APPROLE_MOUNT, CERT_AUTH_MOUNT, KV_MOUNT } from "../common/names.js";
 import { PROFILE_NAMES } from "../common/profiles.js";
@@ -210,9 +210,7 @@ export type SecretOutput = z.output<typeof secretOutputSchema>;
 export type ActionConfig = z.output<typeof actionSchema>;
 
 export function parseAgentConfig(doc: unknown, where = "agent config"): AgentConfig {
-  const res = agentConfigSchema.safeParse(doc);
-  if (!res.success) throw zodToInputError(where, "", res.error);
-  return res.data;
+  return parseInput(agentConfigSchema, doc, where);
 }
 
 export function loadAgentConfig(file: string): AgentConfig {

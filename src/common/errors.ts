@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { ZodError, ZodIssue } from "zod";
+import type { z, ZodError, ZodIssue, ZodTypeAny } from "zod";
 
 /**
  * An error meant for a person: what is wrong, where (a file, flag, field path
@@ -46,6 +46,13 @@ export function formatPath(prefix: string, path: readonly (string | number)[]): 
 
 export function formatZodIssue(prefix: string, issue: ZodIssue): string {
   return `${formatPath(prefix, issue.path)}: ${issue.message}`;
+}
+
+/** Validates `doc` with `schema`; on failure an InputError listing every problem with its field path. */
+export function parseInput<S extends ZodTypeAny>(schema: S, doc: unknown, where: string): z.output<S> {
+  const res = schema.safeParse(doc);
+  if (!res.success) throw zodToInputError(where, "", res.error);
+  return res.data as z.output<S>;
 }
 
 /** Every problem of a zod error, one per line, each naming its field path. */

@@ -1,7 +1,7 @@
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { durationSchema } from "./duration.js";
-import { InputError, readInputFile, zodToInputError } from "./errors.js";
+import { InputError, parseInput, readInputFile } from "./errors.js";
 import { cidrContains, cidrsOverlap, isIpAddress, parseCidr } from "./ip.js";
 
 /**
@@ -98,9 +98,7 @@ export type Host = z.output<typeof hostSchema>;
 
 /** Validates an already-parsed document; `where` names its source in errors. */
 export function parseInventory(doc: unknown, where = "inventory"): Inventory {
-  const res = inventorySchema.safeParse(doc);
-  if (!res.success) throw zodToInputError(where, "", res.error);
-  return res.data;
+  return parseInput(inventorySchema, doc, where);
 }
 
 /** Reads YAML or JSON (JSON is YAML) and validates it. */
