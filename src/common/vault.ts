@@ -87,7 +87,8 @@ export interface RequestOptions {
   allow404?: boolean;
 }
 
-const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
+// Not 500: OpenBao answers a CEL role's refusal with 500, and a refused signing request must not be sent to every node.
+const RETRY_STATUS = new Set([429, 502, 503, 504]);
 
 export class VaultClient {
   readonly addresses: string[];

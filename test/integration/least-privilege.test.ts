@@ -128,6 +128,12 @@ describe("a worker's credentials", () => {
     expect(err.errors.join(" ")).toMatch(/IP SAN is not allowed/);
     const other = await csrFor("kubelet-serving", "worker1", { ip: ["127.0.10.32"] });
     await expectStatus(signCsr(worker1, { profile: "kubelet-serving", host: "worker1", csrPem: other.csr, commonName: other.cn }), [400, 500]);
+    // A refusal is final: it is not sent again to the next address (HA clients list several).
+    const paths: string[] = [];
+    const twice = new VaultClient({ addresses: [bao.address, bao.address], tls: { ca: bao.caPem }, localAddress: "127.0.10.31", token: worker1.token, onRequest: (e) => paths.push(e.path) });
+    clients.push(twice);
+    await expectStatus(signCsr(twice, { profile: "kubelet-serving", host: "worker1", csrPem: vip.csr, commonName: vip.cn }), [400, 500]);
+    expect(paths).toEqual(["pki-kubernetes/cel/sign/kubelet-serving-worker1"]);
     // Nor sign with the classic role of the same name: on OpenBao only the CEL role exists.
     await expectStatus(worker1.write("pki-kubernetes/sign/kubelet-serving-worker1", { csr: vip.csr }), [400, 403]);
   });
