@@ -60,6 +60,9 @@ path "pki-kubernetes/issuer/*" {
 path "pki-kubernetes/certs" {
   capabilities = ["list"]
 }
+path "pki-kubernetes/certs/revoked" {
+  capabilities = ["list"]
+}
 path "pki-kubernetes/cert/*" {
   capabilities = ["read"]
 }
@@ -98,6 +101,9 @@ path "pki-etcd/issuer/*" {
   capabilities = ["read"]
 }
 path "pki-etcd/certs" {
+  capabilities = ["list"]
+}
+path "pki-etcd/certs/revoked" {
   capabilities = ["list"]
 }
 path "pki-etcd/cert/*" {
@@ -140,6 +146,9 @@ path "pki-front-proxy/issuer/*" {
 path "pki-front-proxy/certs" {
   capabilities = ["list"]
 }
+path "pki-front-proxy/certs/revoked" {
+  capabilities = ["list"]
+}
 path "pki-front-proxy/cert/*" {
   capabilities = ["read"]
 }
@@ -178,6 +187,9 @@ path "pki-identity/issuer/*" {
   capabilities = ["read"]
 }
 path "pki-identity/certs" {
+  capabilities = ["list"]
+}
+path "pki-identity/certs/revoked" {
   capabilities = ["list"]
 }
 path "pki-identity/cert/*" {

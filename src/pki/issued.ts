@@ -44,30 +44,55 @@ export async function readCaCerts(client: VaultClient): Promise<CaCert[]> {
   return out;
 }
 
+/**
+ * Parsed certificates by "<mount>/<serial>", kept between reads: a stored
+ * certificate never changes, so a long-running reader (serve) fetches only
+ * serials it has not seen; revocation comes from one list per mount. null
+ * marks a serial that is not a hak leaf (the CA itself).
+ */
+export type IssuedCache = Map<string, IssuedCert | null>;
+
 /** Every stored leaf certificate of hak's PKI mounts (CAs excluded). */
-export async function listIssued(client: VaultClient, hostNames: ReadonlySet<string>): Promise<IssuedCert[]> {
+export async function listIssued(client: VaultClient, hostNames: ReadonlySet<string>, cache: IssuedCache = new Map()): Promise<IssuedCert[]> {
   const out: IssuedCert[] = [];
   for (const ca of CA_NAMES) {
     const mount = PKI_MOUNT[ca];
-    const serials = await client.list(`${mount}/certs`);
-    const read = await mapLimit(serials, 8, async (serial) => {
-      const d = await client.read<{ certificate?: string; revocation_time?: number }>(`${mount}/cert/${serial}`);
-      if (!d?.certificate) return undefined;
-      const facts = certFacts(d.certificate);
-      if (facts.isCa) return undefined;
-      const tag = profileFromOu(facts.organizationalUnit);
-      const profile = tag && isProfileName(tag) ? tag : undefined;
-      const host = profile && PROFILES[profile].perHost ? hostOf(facts, hostNames) : undefined;
-      return { ca, mount, serial: facts.serial, profile, host, facts, revoked: (d.revocation_time ?? 0) > 0 } satisfies IssuedCert;
+    const [serials, revokedList] = await Promise.all([client.list(`${mount}/certs`), client.list(`${mount}/certs/revoked`)]);
+    const revoked = new Set(revokedList);
+    const listed = new Set(serials.map((serial) => `${mount}/${serial}`));
+    // Serials tidied away from Vault's store leave the cache too.
+    for (const key of cache.keys()) if (key.startsWith(`${mount}/`) && !listed.has(key)) cache.delete(key);
+    const fresh = serials.filter((serial) => !cache.has(`${mount}/${serial}`));
+    await mapLimit(fresh, 8, async (serial) => {
+      const d = await client.read<{ certificate?: string }>(`${mount}/cert/${serial}`);
+      cache.set(`${mount}/${serial}`, d?.certificate ? leafOf(ca, mount, d.certificate, hostNames) : null);
     });
-    for (const r of read) if (r) out.push(r);
+    for (const serial of serials) {
+      const c = cache.get(`${mount}/${serial}`);
+      if (c) out.push({ ...c, revoked: revoked.has(serial) });
+    }
   }
   return out;
+}
+
+function leafOf(ca: CaName, mount: string, pem: string, hostNames: ReadonlySet<string>): IssuedCert | null {
+  const facts = certFacts(pem);
+  if (facts.isCa) return null;
+  const tag = profileFromOu(facts.organizationalUnit);
+  const profile = tag && isProfileName(tag) ? tag : undefined;
+  const host = profile && PROFILES[profile].perHost ? hostOf(facts, hostNames) : undefined;
+  return { ca, mount, serial: facts.serial, profile, host, facts, revoked: false };
 }
 
 /** "etcd-server/etcd1", "admin/" — one identity per (profile, host). */
 export function identityKey(profile: string, host: string | undefined): string {
   return `${profile}/${host ?? ""}`;
+}
+
+/** Later notBefore, then later notAfter; the serial only makes a same-second tie deterministic. */
+function newer(a: IssuedCert, b: IssuedCert): boolean {
+  const d = a.facts.notBefore.getTime() - b.facts.notBefore.getTime() || a.facts.notAfter.getTime() - b.facts.notAfter.getTime();
+  return d !== 0 ? d > 0 : a.serial > b.serial;
 }
 
 /** The newest unrevoked certificate of each identity. */
@@ -77,7 +102,7 @@ export function latestByIdentity(certs: IssuedCert[]): Map<string, IssuedCert> {
     if (!c.profile || c.revoked) continue;
     const key = identityKey(c.profile, c.host);
     const prev = out.get(key);
-    if (!prev || c.facts.notBefore > prev.facts.notBefore) out.set(key, c);
+    if (!prev || newer(c, prev)) out.set(key, c);
   }
   return out;
 }

@@ -3,7 +3,7 @@ import type { VaultClient } from "../../common/vault.js";
 import { readFileSync } from "node:fs";
 import { errorMessage } from "../../common/errors.js";
 import { writeFileAtomic } from "../../common/fsutil.js";
-import { listIssued } from "../issued.js";
+import { listIssued, type IssuedCache } from "../issued.js";
 import { parseBook, serializeBook, stepAlerts, webhookPayloads, type ActiveAlert, type AlertEvent } from "./alerts.js";
 import { checkDrift, type DriftOptions, type DriftReport } from "./drift.js";
 import { computeFleet, countByState, type CertState, type FleetEntry } from "./fleet.js";
@@ -68,6 +68,8 @@ export class FleetMonitor {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<Snapshot> | undefined;
   private readonly hostNames: Set<string>;
+  /** Certificates already read from Vault; each refresh fetches only new serials. */
+  private readonly issuedCache: IssuedCache = new Map();
   readonly stats: MonitorStats = { refreshes: 0, refreshErrors: 0, webhookDelivered: 0, webhookFailed: 0, alertEvents: 0 };
 
   constructor(private readonly opts: MonitorOptions) {
@@ -114,7 +116,7 @@ export class FleetMonitor {
     const { inventory: inv, client } = this.opts;
     let next: Snapshot;
     try {
-      const issued = await listIssued(client, this.hostNames);
+      const issued = await listIssued(client, this.hostNames, this.issuedCache);
       const now = this.now();
       const fleet = computeFleet(inv, issued, now);
       const { book, events } = stepAlerts(this.book, fleet, inv.name, now);
