@@ -23,4 +23,5 @@ util
 // agentConfig
 // {
   inherit paths;
+  systemdSandbox = import ./sandbox.nix;
 }

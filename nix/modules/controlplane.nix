@@ -86,19 +86,11 @@ let
 
   # The sandbox of every control-plane daemon: a system user, read-only
   # system, no privilege, only the network families it uses.
-  hardened = {
+  hardened = hak.lib.systemdSandbox // {
     User = "kubernetes";
     Group = "kubernetes";
     Restart = "on-failure";
     RestartSec = "5s";
-    NoNewPrivileges = true;
-    ProtectSystem = "strict";
-    ProtectHome = true;
-    PrivateTmp = true;
-    PrivateDevices = true;
-    ProtectKernelTunables = true;
-    ProtectKernelModules = true;
-    ProtectControlGroups = true;
     RestrictAddressFamilies = [
       "AF_UNIX"
       "AF_INET"
@@ -106,9 +98,6 @@ let
       "AF_NETLINK"
     ];
     CapabilityBoundingSet = [ "" ];
-    LockPersonality = true;
-    RestrictSUIDSGID = true;
-    SystemCallArchitectures = "native";
   };
 
   unit = description: exec: {

@@ -172,7 +172,7 @@ in
       wants = [ "network-online.target" ];
       after = [ "network-online.target" ];
       # Its own config change restarts it (the store path is in ExecStart).
-      serviceConfig = {
+      serviceConfig = hakLib.systemdSandbox // {
         Type = "notify";
         # The agent may report readiness through systemd-notify, a child.
         NotifyAccess = "all";
@@ -200,15 +200,7 @@ in
           "CAP_DAC_READ_SEARCH" # read a consumer-owned key back on restart
         ];
         AmbientCapabilities = [ ];
-        NoNewPrivileges = true;
-        ProtectSystem = "strict";
-        ProtectHome = true;
-        PrivateTmp = true;
-        PrivateDevices = true;
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
         ProtectKernelLogs = true;
-        ProtectControlGroups = true;
         ProtectClock = true;
         ProtectHostname = true;
         ProtectProc = "invisible";
@@ -220,11 +212,8 @@ in
         ];
         RestrictNamespaces = true;
         RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        LockPersonality = true;
         MemoryDenyWriteExecute = false; # V8's JIT needs W+X pages
         RemoveIPC = true;
-        SystemCallArchitectures = "native";
         SystemCallFilter = [
           "@system-service"
           "~@privileged"
