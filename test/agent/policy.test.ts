@@ -1,19 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../helpers/random.js";
 import { latePoint } from "../../src/common/lifetime.js";
 import type { CertFacts } from "../../src/common/x509.js";
 import { addPending, backoffDelay, flushAt, isLate, lifeStart, renewalTime, reuseVerdict, type CertOnDisk, type WantedCert } from "../../src/agent/policy.js";
 
-/** A seeded generator (mulberry32), so property tests are repeatable. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const H = 3600_000;
 const t0 = new Date("2026-01-01T00:00:00Z");
@@ -37,7 +27,7 @@ describe("renewalTime", () => {
   });
 
   it("property: within 2/3 ± jitter of the lifetime, and always before the late point for jitter <= 0.15", () => {
-    const rnd = seeded(42);
+    const rnd = seededRandom(42);
     for (let i = 0; i < 2000; i++) {
       const life = Math.floor(60_000 + rnd() * 400 * 24 * H);
       const jitter = rnd() * 0.15;
@@ -83,7 +73,7 @@ describe("backoffDelay", () => {
   });
 
   it("property: between half and all of min·2^n, capped at max, never decreasing in its nominal value", () => {
-    const rnd = seeded(7);
+    const rnd = seededRandom(7);
     for (let i = 0; i < 2000; i++) {
       const min = 0.1 + rnd() * 10;
       const max = min + rnd() * 600;

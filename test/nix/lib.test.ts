@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seededRandom } from "../helpers/random.js";
 import { parseInventory, parseInventoryText, type Inventory, type InventoryInput } from "../../src/common/inventory.js";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
 import { profilesForRole, requestSpec } from "../../src/common/profiles.js";
@@ -81,21 +82,10 @@ function nixDerive(sb: NixSandbox, files: string[]): unknown[] {
   return evalNixJson(sb, expr) as unknown[];
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random but valid inventories: v4 and v6, extra SANs, optional fields, up to 22 load balancers. */
 function randomInventory(seed: number): Inventory {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const count = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const v6 = r() < 0.3;
