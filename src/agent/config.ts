@@ -107,7 +107,7 @@ export const outputSchema = z.discriminatedUnion("type", [certificateOutputSchem
 
 export const agentConfigSchema = z
   .object({
-    /** This host's name in the inventory: selects the per-host roles `<profile>-<host>`. */
+    /** This host's name in the inventory: selects the per-host roles `<profile>.<host>`. */
     host: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be the host's inventory name (a DNS label)"),
     vault: z
       .object({

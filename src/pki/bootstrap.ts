@@ -20,12 +20,18 @@ export interface BootstrapOptions {
  * plans the same roles the real run creates. HashiCorp Vault is at 1.x.
  */
 export async function serverHasCel(client: VaultClient): Promise<boolean> {
+  return (await serverFeatures(client)).cel;
+}
+
+/** What the server offers beyond the API shared with HashiCorp Vault (1.x there, so neither). */
+export async function serverFeatures(client: VaultClient): Promise<{ cel: boolean; boundedValidity: boolean }> {
   const s = await client.readBare<{ version?: string }>("sys/seal-status", { token: null });
-  const version = s?.version ?? "";
-  const m = /^(\d+)\.(\d+)/.exec(version);
-  if (!m) return false;
-  const [major, minor] = [Number(m[1]), Number(m[2])];
-  return major > 2 || (major === 2 && minor >= 3);
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(s?.version ?? "");
+  if (!m) return { cel: false, boundedValidity: false };
+  const v = [Number(m[1]), Number(m[2]), Number(m[3])] as const;
+  const atLeast = (a: number, b: number, c: number) => v[0] !== a ? v[0] > a : v[1] !== b ? v[1] > b : v[2] >= c;
+  // CEL roles came in OpenBao 2.3.0, not_after_bound / not_before_bound in 2.3.1.
+  return { cel: atLeast(2, 3, 0), boundedValidity: atLeast(2, 3, 1) };
 }
 
 /**
@@ -62,10 +68,12 @@ async function activeNode(client: VaultClient): Promise<VaultClient | undefined>
 }
 
 async function reconcile(client: VaultClient, inv: Inventory, opts: BootstrapOptions): Promise<Plan> {
+  const features = await serverFeatures(client);
   const desired = desiredState(inv, {
     vaultAddresses: opts.vaultAddresses ?? inv.vault?.addresses ?? client.addresses,
     auditFile: opts.auditFile,
-    cel: opts.cel ?? (await serverHasCel(client)),
+    cel: opts.cel ?? features.cel,
+    boundedValidity: features.boundedValidity,
   });
   const entries = await plan(client, desired);
   const counts = countActions(entries);
