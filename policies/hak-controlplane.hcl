@@ -10,7 +10,7 @@ path "pki-kubernetes/sign/apiserver.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -21,7 +21,7 @@ path "pki-kubernetes/cel/sign/apiserver.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -32,7 +32,7 @@ path "pki-kubernetes/sign/apiserver-kubelet-client" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -43,7 +43,7 @@ path "pki-etcd/sign/apiserver-etcd-client" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -54,7 +54,7 @@ path "pki-front-proxy/sign/front-proxy-client" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -65,7 +65,7 @@ path "pki-kubernetes/sign/controller-manager" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -76,7 +76,7 @@ path "pki-kubernetes/sign/scheduler" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -87,7 +87,7 @@ path "pki-identity/sign/host-identity.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -98,7 +98,7 @@ path "pki-identity/cel/sign/host-identity.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }

@@ -18,7 +18,7 @@ path "pki-etcd/sign/etcd-server.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -29,7 +29,7 @@ path "pki-etcd/cel/sign/etcd-server.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -40,7 +40,7 @@ path "pki-etcd/sign/etcd-peer.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -51,7 +51,7 @@ path "pki-etcd/cel/sign/etcd-peer.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -62,7 +62,7 @@ path "pki-etcd/sign/etcd-healthcheck-client" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -73,7 +73,7 @@ path "pki-identity/sign/host-identity.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -84,7 +84,7 @@ path "pki-identity/cel/sign/host-identity.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }

@@ -7,7 +7,7 @@ path "pki-identity/sign/host-identity.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -18,7 +18,7 @@ path "pki-identity/cel/sign/host-identity.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }

@@ -18,7 +18,7 @@ path "pki-kubernetes/sign/*" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -28,7 +28,7 @@ path "pki-kubernetes/cel/sign/*" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -82,7 +82,7 @@ path "pki-etcd/sign/*" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -92,7 +92,7 @@ path "pki-etcd/cel/sign/*" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -146,7 +146,7 @@ path "pki-front-proxy/sign/*" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -156,7 +156,7 @@ path "pki-front-proxy/cel/sign/*" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -210,7 +210,7 @@ path "pki-identity/sign/*" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -220,7 +220,7 @@ path "pki-identity/cel/sign/*" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }

@@ -10,7 +10,7 @@ path "pki-kubernetes/sign/kubelet.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -21,7 +21,7 @@ path "pki-kubernetes/sign/kubelet-serving.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -32,7 +32,7 @@ path "pki-kubernetes/cel/sign/kubelet-serving.{{identity.entity.metadata.host}}"
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -43,7 +43,7 @@ path "pki-kubernetes/sign/kube-proxy" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -54,7 +54,7 @@ path "pki-kubernetes/sign/coredns" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -65,7 +65,7 @@ path "pki-identity/sign/host-identity.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }
@@ -76,7 +76,7 @@ path "pki-identity/cel/sign/host-identity.{{identity.entity.metadata.host}}" {
     "csr" = []
     "common_name" = []
     "format" = ["pem"]
-    "exclude_cn_from_sans" = []
+    "exclude_cn_from_sans" = [true]
     "ttl" = []
   }
 }

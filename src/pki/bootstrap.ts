@@ -12,6 +12,13 @@ export interface BootstrapOptions {
   onStep?: (e: PlanEntry) => void;
   /** Use CEL roles for per-host roles with IP SANs; default: when the server is OpenBao >= 2.3. */
   cel?: boolean;
+  /**
+   * Set not_after_bound / not_before_bound on classic roles; default: when the
+   * server has them (OpenBao >= 2.3.1). False gives the roles HashiCorp Vault
+   * would get (no allowed_ip_sans_cidr either), which the attack suite uses
+   * to show what is left open there.
+   */
+  boundedValidity?: boolean;
 }
 
 /**
@@ -24,14 +31,14 @@ export async function serverHasCel(client: VaultClient): Promise<boolean> {
 }
 
 /** What the server offers beyond the API shared with HashiCorp Vault (1.x there, so neither). */
-export async function serverFeatures(client: VaultClient): Promise<{ cel: boolean; boundedValidity: boolean }> {
+export async function serverFeatures(client: VaultClient): Promise<{ cel: boolean; boundedValidity: boolean; ipSansCidr: boolean }> {
   const s = await client.readBare<{ version?: string }>("sys/seal-status", { token: null });
   const m = /^(\d+)\.(\d+)\.(\d+)/.exec(s?.version ?? "");
-  if (!m) return { cel: false, boundedValidity: false };
+  if (!m) return { cel: false, boundedValidity: false, ipSansCidr: false };
   const v = [Number(m[1]), Number(m[2]), Number(m[3])] as const;
   const atLeast = (a: number, b: number, c: number) => v[0] !== a ? v[0] > a : v[1] !== b ? v[1] > b : v[2] >= c;
-  // CEL roles came in OpenBao 2.3.0, not_after_bound / not_before_bound in 2.3.1.
-  return { cel: atLeast(2, 3, 0), boundedValidity: atLeast(2, 3, 1) };
+  // CEL roles came in OpenBao 2.3.0, not_after_bound / not_before_bound in 2.3.1, allowed_ip_sans_cidr in 2.5.0.
+  return { cel: atLeast(2, 3, 0), boundedValidity: atLeast(2, 3, 1), ipSansCidr: atLeast(2, 5, 0) };
 }
 
 /**
@@ -73,7 +80,8 @@ async function reconcile(client: VaultClient, inv: Inventory, opts: BootstrapOpt
     vaultAddresses: opts.vaultAddresses ?? inv.vault?.addresses ?? client.addresses,
     auditFile: opts.auditFile,
     cel: opts.cel ?? features.cel,
-    boundedValidity: features.boundedValidity,
+    boundedValidity: opts.boundedValidity ?? features.boundedValidity,
+    ipSansCidr: opts.boundedValidity ?? features.ipSansCidr,
   });
   const entries = await plan(client, desired);
   const counts = countActions(entries);

@@ -92,6 +92,8 @@ export interface DesiredOptions {
    * to the CA's expiry (docs/policies.md says what is left there).
    */
   boundedValidity?: boolean;
+  /** The server has OpenBao's `allowed_ip_sans_cidr` role field (>= 2.5.0). */
+  ipSansCidr?: boolean;
 }
 
 /**
@@ -106,7 +108,7 @@ export function roleKeyUsage(): string[] {
 }
 
 /** The Vault role of a profile, for one host (per-host profiles) or shared. */
-export function pkiRoleFields(inv: Inventory, profile: Profile, host: Host | undefined, opts: { boundedValidity?: boolean } = {}): Record<string, unknown> {
+export function pkiRoleFields(inv: Inventory, profile: Profile, host: Host | undefined, opts: { boundedValidity?: boolean; ipSansCidr?: boolean } = {}): Record<string, unknown> {
   const sans = profile.sans(inv, host);
   const cn = profile.commonName(host);
   const names = [...new Set([cn, ...sans.dns])];
@@ -143,12 +145,16 @@ export function pkiRoleFields(inv: Inventory, profile: Profile, host: Host | und
     max_ttl: inv.leafTtl,
     not_before_duration: backdateSeconds(inv.leafTtl),
     use_csr_common_name: true,
-    use_csr_sans: true,
+    // A profile without SANs takes none from the CSR: Vault would otherwise accept an
+    // email SAN whose domain part is the CN (root@system:kube-proxy).
+    use_csr_sans: sans.dns.length + sans.ip.length > 0,
     require_cn: true,
     no_store: false,
     generate_lease: false,
     // Without these a requester's not_after beats max_ttl, up to the CA's own expiry.
     ...(opts.boundedValidity ? { not_after_bound: "forbid", not_before_bound: "forbid" } : {}),
+    // OpenBao >= 2.5 pins IP SANs on classic roles too (where CEL roles are not used).
+    ...(opts.ipSansCidr ? { allowed_ip_sans_cidr: sans.ip.map(hostCidr) } : {}),
   };
 }
 
@@ -219,7 +225,7 @@ function pkiMountObjects(ca: CaName, opts: DesiredOptions): DesiredObject[] {
   ];
 }
 
-function roleObjects(inv: Inventory, cel: boolean, boundedValidity: boolean): DesiredObject[] {
+function roleObjects(inv: Inventory, cel: boolean, bounds: { boundedValidity: boolean; ipSansCidr: boolean }): DesiredObject[] {
   const out: DesiredObject[] = [];
   for (const name of PROFILE_NAMES) {
     const profile = PROFILES[name];
@@ -241,7 +247,7 @@ function roleObjects(inv: Inventory, cel: boolean, boundedValidity: boolean): De
         kind: "pki-role",
         id: `pki-role ${mount}/roles/${role}`,
         path: `${mount}/roles/${role}`,
-        fields: pkiRoleFields(inv, profile, host, { boundedValidity }),
+        fields: pkiRoleFields(inv, profile, host, bounds),
         host: host?.name,
       });
     }
@@ -351,7 +357,7 @@ export function desiredState(inv: Inventory, opts: DesiredOptions): DesiredState
       createOnly: true,
     },
   );
-  objects.push(...roleObjects(inv, opts.cel ?? false, opts.boundedValidity ?? false));
+  objects.push(...roleObjects(inv, opts.cel ?? false, { boundedValidity: opts.boundedValidity ?? false, ipSansCidr: opts.ipSansCidr ?? false }));
   for (const p of PRINCIPALS) {
     objects.push({
       kind: "policy",
