@@ -1,4 +1,7 @@
+import { InputError } from "../common/errors.js";
 import type { Inventory } from "../common/inventory.js";
+import { formatDuration } from "../common/duration.js";
+import { readCaCerts } from "./issued.js";
 import type { VaultClient } from "../common/vault.js";
 import { desiredState } from "./desired.js";
 import { applyPlan, countActions, plan, type Plan, type PlanEntry } from "./reconcile.js";
@@ -76,6 +79,7 @@ async function activeNode(client: VaultClient): Promise<VaultClient | undefined>
 
 async function reconcile(client: VaultClient, inv: Inventory, opts: BootstrapOptions): Promise<Plan> {
   const features = await serverFeatures(client);
+  await checkLeafTtlFitsCas(client, inv);
   const desired = desiredState(inv, {
     vaultAddresses: opts.vaultAddresses ?? inv.vault?.addresses ?? client.addresses,
     auditFile: opts.auditFile,
@@ -87,4 +91,20 @@ async function reconcile(client: VaultClient, inv: Inventory, opts: BootstrapOpt
   const counts = countActions(entries);
   if (!opts.dryRun) await applyPlan(client, entries, opts.onStep);
   return { entries, counts, applied: !opts.dryRun };
+}
+
+/**
+ * A leaf cannot outlive its CA: with leafTtl past a CA's remaining life,
+ * Vault would cut every certificate short (or refuse), so this is bad input.
+ */
+async function checkLeafTtlFitsCas(client: VaultClient, inv: Inventory): Promise<void> {
+  const now = Date.now();
+  for (const ca of await readCaCerts(client)) {
+    const left = Math.floor((ca.facts.notAfter.getTime() - now) / 1000);
+    if (inv.leafTtl > left)
+      throw new InputError(`leafTtl ${formatDuration(inv.leafTtl)} is longer than the ${ca.ca} CA has left (${formatDuration(Math.max(0, left))}, until ${ca.facts.notAfter.toISOString()})`, {
+        where: "inventory leafTtl",
+        fix: "shorten leafTtl, or rotate the CA first",
+      });
+  }
 }
