@@ -21,7 +21,7 @@ const FRAGMENTS = [...new Set(PROFILE_NAMES.flatMap((p) => p.split("-")))];
 
 function hostName(r: () => number): string {
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
-  const alnum = "abcdefghijklmnopqrstuvwxyz0123456789";
+  const alnum = "abcdefghijklmnopqrstuvwxyz0123456789".split("");
   const word = () => Array.from({ length: 1 + Math.floor(r() * 4) }, () => pick(alnum)).join("");
   const parts = Array.from({ length: 1 + Math.floor(r() * 3) }, () => (r() < 0.5 ? pick(FRAGMENTS) : word()));
   return parts.join("-").slice(0, 63).replace(/-+$/, "") || "h";
