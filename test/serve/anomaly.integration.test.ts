@@ -7,6 +7,7 @@ import type { VaultClient } from "../../src/common/vault.js";
 import { generateKeyPair, x509 } from "../../src/common/x509.js";
 import { bootstrap } from "../../src/pki/bootstrap.js";
 import { signProfile } from "../../src/pki/issue.js";
+import { readStatus, renderStatus } from "../../src/pki/status.js";
 import type { WebhookPayload } from "../../src/pki/serve/alerts.js";
 import { createAuditorToken } from "../../src/pki/serve/auditor.js";
 import { startServe, type RunningServe } from "../../src/pki/serve/server.js";
@@ -108,5 +109,11 @@ describe("serve's anomaly state", () => {
     expect(alerts).toContain("firing HakFleetCertificateAnomaly w1/kubelet");
     const page = await (await fetch(running.url)).text();
     expect(page).toMatch(/data-state="anomaly"/);
+  });
+
+  it("hak-pki status lists them too, with the reason", async () => {
+    const r = await readStatus(auditor, inv);
+    expect(r.anomalies.map((a) => `${a.certificate}/${a.host ?? ""}`).sort()).toEqual(["kube-proxy/", "kubelet/w1"]);
+    expect(renderStatus(r)).toMatch(/ANOMALIES[\s\S]*kubelet\s+w1\s+\S+.*lifetime \d+s exceeds leafTtl/);
   });
 });
