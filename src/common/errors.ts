@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync, type Stats } from "node:fs";
 import type { z, ZodError, ZodIssue, ZodTypeAny } from "zod";
 
 /**
@@ -45,11 +45,35 @@ export function formatPath(prefix: string, path: readonly (string | number)[]): 
 }
 
 export function formatZodIssue(prefix: string, issue: ZodIssue): string {
-  return `${formatPath(prefix, issue.path)}: ${issue.message}`;
+  // An unknown key is named by its own path, not its parent's (which is empty at the top).
+  if (issue.code === "unrecognized_keys")
+    return issue.keys.map((k) => `${formatPath(prefix, [...issue.path, k])}: unknown field (a typo, or a field of another version?)`).join("\n  ");
+  const where = formatPath(prefix, issue.path) || "(top level)";
+  if (issue.code === "invalid_type" && issue.received === "null") return `${where}: is null; give a value (${issue.expected}) or leave the field out`;
+  return `${where}: ${issue.message}`;
+}
+
+/** The field path of the first string holding a NUL byte, which no file name, unit or name may contain. */
+export function findNul(doc: unknown, path: (string | number)[] = []): (string | number)[] | undefined {
+  if (typeof doc === "string") return doc.includes("\u0000") ? path : undefined;
+  if (Array.isArray(doc)) {
+    for (const [i, v] of doc.entries()) {
+      const p = findNul(v, [...path, i]);
+      if (p) return p;
+    }
+  } else if (doc && typeof doc === "object") {
+    for (const [k, v] of Object.entries(doc)) {
+      const p = k.includes("\u0000") ? [...path, k] : findNul(v, [...path, k]);
+      if (p) return p;
+    }
+  }
+  return undefined;
 }
 
 /** Validates `doc` with `schema`; on failure an InputError listing every problem with its field path. */
 export function parseInput<S extends ZodTypeAny>(schema: S, doc: unknown, where: string): z.output<S> {
+  const nul = findNul(doc);
+  if (nul) throw new InputError(`${formatPath("", nul) || "(top level)"}: contains a NUL byte`, { where });
   const res = schema.safeParse(doc);
   if (!res.success) throw zodToInputError(where, "", res.error);
   return res.data as z.output<S>;
@@ -57,7 +81,7 @@ export function parseInput<S extends ZodTypeAny>(schema: S, doc: unknown, where:
 
 /** Every problem of a zod error, one per line, each naming its field path. */
 export function zodToInputError(where: string, prefix: string, err: ZodError): InputError {
-  const lines = err.issues.map((i) => formatZodIssue(prefix, i));
+  const lines = err.issues.flatMap((i) => formatZodIssue(prefix, i).split("\n  "));
   const msg = lines.length === 1 ? lines[0]! : `${lines.length} problems:\n  ${lines.join("\n  ")}`;
   return new InputError(msg, { where });
 }
@@ -74,8 +98,21 @@ export function errorMessage(err: unknown): string {
  */
 export function readInputFile(file: string, what: string, opts: { where?: string; fix?: string } = {}): string {
   try {
+    // A FIFO or a device would block the read (or never end): refuse them before opening.
+    const st = statSync(file);
+    if (!st.isFile()) throw new InputError(`cannot read ${what}: ${fileKind(st)}, not a regular file`, { where: opts.where ?? file, fix: opts.fix });
     return readFileSync(file, "utf8");
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError(`cannot read ${what}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { where: opts.where ?? file, fix: opts.fix });
   }
+}
+
+/** What a non-regular file is, for messages. */
+export function fileKind(st: Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
+  if (st.isSocket()) return "a socket";
+  return st.isFile() ? "a file" : "not a file";
 }
