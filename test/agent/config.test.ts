@@ -41,7 +41,7 @@ describe("agent config", () => {
     expect(cfg.vault.timeout).toBe(15);
     expect(cfg.auth.approleMount).toBe("approle");
     expect(cfg.auth.certMount).toBe("cert");
-    expect(cfg.renewal).toEqual({ jitter: 0.1, backoffMin: 1, backoffMax: 300, debounce: 2, secretInterval: 600 });
+    expect(cfg.renewal).toEqual({ jitter: 0.1, backoffMin: 1, backoffMax: 300, debounce: 2, secretInterval: 600, probeInterval: 2, recoverySpread: 3 });
     const server = cfg.outputs[1]!;
     expect(server.type === "certificate" && [server.keyType, server.mode, server.owner]).toEqual(["ec", 0o600, "etcd"]);
     const sa = cfg.outputs[3]!;
