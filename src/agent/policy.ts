@@ -1,4 +1,4 @@
-import { latePoint, RENEW_FRACTION } from "../common/lifetime.js";
+import { RENEW_FRACTION } from "../common/lifetime.js";
 import { profileFromOu } from "../common/names.js";
 import type { CertFacts } from "../common/x509.js";
 
@@ -26,25 +26,6 @@ export function renewalTime(notBefore: Date, notAfter: Date, jitter: number, ran
   const offset = (random() * 2 - 1) * jitter * life;
   const t = nb + life * RENEW_FRACTION + offset;
   return new Date(Math.floor(t / 1000) * 1000);
-}
-
-/**
- * Where a certificate's life starts for renewal and late points: its
- * notBefore, or when the agent obtained it if that is later. Vault roles
- * backdate notBefore (hak's by up to 5 minutes, as kubeadm, against clock skew);
- * for a short-lived certificate that backdate is a large part of the
- * lifetime, and measuring from notBefore would make it due the moment it
- * arrives.
- */
-export function lifeStart(notBefore: Date, notAfter: Date, obtainedAt: Date | undefined): Date {
-  // A recorded time outside the validity (a clock that jumped) is not trusted.
-  const t = obtainedAt?.getTime();
-  return t !== undefined && t > notBefore.getTime() && t < notAfter.getTime() ? obtainedAt! : notBefore;
-}
-
-/** Late: the last sixth of life reached without a renewal (the certificate on disk is still this one). */
-export function isLate(now: Date, notBefore: Date, notAfter: Date): boolean {
-  return now.getTime() >= latePoint(notBefore, notAfter).getTime();
 }
 
 export interface BackoffSettings {

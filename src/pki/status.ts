@@ -1,5 +1,5 @@
 import type { Inventory } from "../common/inventory.js";
-import { backdateSeconds, lifeState, renewalPoint, signedAt, type LifeState } from "../common/lifetime.js";
+import { backdateSeconds, certLife, stateOf, type LifeState } from "../common/lifetime.js";
 import { formatExpiry, formatResidual, renderTable } from "../common/table.js";
 import type { VaultClient } from "../common/vault.js";
 import { latestByIdentity, listIssued, readCaCerts, type CaCert, type IssuedCert } from "./issued.js";
@@ -37,15 +37,15 @@ export interface StatusReport {
 
 export function buildStatus(now: Date, cas: CaCert[], latest: Iterable<IssuedCert>, backdate: number): StatusReport {
   const certificates = [...latest]
-    .map((c) => ({ c, start: signedAt(c.facts.notBefore, c.facts.notAfter, backdate) }))
-    .map(({ c, start }) => ({
+    .map((c) => ({ c, life: certLife(c.facts.notBefore, c.facts.notAfter, { backdate }) }))
+    .map(({ c, life }) => ({
       certificate: c.profile ?? c.facts.commonName,
       host: c.host ?? null,
       serial: c.serial,
       expires: c.facts.notAfter.toISOString(),
       residualSeconds: Math.floor((c.facts.notAfter.getTime() - now.getTime()) / 1000),
-      renewsAt: renewalPoint(start, c.facts.notAfter).toISOString(),
-      state: lifeState(now, start, c.facts.notAfter),
+      renewsAt: life.dueAt.toISOString(),
+      state: stateOf(now, life),
       certificateAuthority: c.ca,
       // Vault holds the CA keys: nothing here is on a local disk for kubeadm to renew.
       externallyManaged: true,

@@ -1,5 +1,5 @@
 import { HOST_ROLES, type HostRole, type Inventory } from "../../common/inventory.js";
-import { backdateSeconds, latePoint, lifeState, renewalPoint, signedAt, type LifeState } from "../../common/lifetime.js";
+import { backdateSeconds, certLife, stateOf, type LifeState } from "../../common/lifetime.js";
 import { PROFILES, profilesForRole, type ProfileName } from "../../common/profiles.js";
 import type { IssuedCert } from "../issued.js";
 
@@ -69,15 +69,15 @@ function entryFor(id: string, identity: string, holder: Holder, profile: Profile
   const base = { id, identity, holder, profile, ca: PROFILES[profile].ca };
   if (!cert) return { ...base, state: "missing" };
   const { notAfter } = cert.facts;
-  const start = signedAt(cert.facts.notBefore, notAfter, backdate);
+  const life = certLife(cert.facts.notBefore, notAfter, { backdate });
   return {
     ...base,
-    state: lifeState(now, start, notAfter),
+    state: stateOf(now, life),
     serial: cert.serial,
-    issuedAt: start.toISOString(),
+    issuedAt: life.signedAt.toISOString(),
     expiresAt: notAfter.toISOString(),
-    renewAt: renewalPoint(start, notAfter).toISOString(),
-    lateAt: latePoint(start, notAfter).toISOString(),
+    renewAt: life.dueAt.toISOString(),
+    lateAt: life.lateAt.toISOString(),
     secondsLeft: Math.round((notAfter.getTime() - now.getTime()) / 1000),
   };
 }
