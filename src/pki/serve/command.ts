@@ -63,6 +63,8 @@ export function serveCommand(): Command {
   addInventoryOption(addVaultOptions(cmd));
   cmd.action(async (o: ServeFlags) => {
     const inventory = inventoryFrom(o);
+    // serve runs for weeks: it follows edits of the file (a new leafTtl, a new host) without a restart.
+    const inventoryFile = o.inventory ?? process.env.HAK_INVENTORY;
     const client = vaultFrom(o);
     const listen = parseListen(o.listen);
     const intervalSeconds = positiveSeconds(o.interval, "--interval");
@@ -74,7 +76,7 @@ export function serveCommand(): Command {
     try {
       await warnIfPrivileged(client, log);
       if (o.once) {
-        const monitor = new FleetMonitor({ inventory, client, externalUrl: o.externalUrl ?? "", noDrift: !o.drift, drift, log });
+        const monitor = new FleetMonitor({ inventory, inventoryFile, client, externalUrl: o.externalUrl ?? "", noDrift: !o.drift, drift, log });
         const s = await monitor.refresh();
         process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
         if (s.error || s.fleet.some((e) => ALERTING_STATES.includes(e.state))) exitWith(1);
@@ -82,6 +84,7 @@ export function serveCommand(): Command {
       }
       const running = await startServe({
         inventory,
+        inventoryFile,
         client,
         listen,
         intervalSeconds,

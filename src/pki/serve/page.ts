@@ -162,6 +162,7 @@ export function renderFleetPage(s: Snapshot, opts: { refreshSeconds: number }) {
 </header>
 <main>
   ${s.error ? html`<p class="banner" role="alert">Vault could not be read: ${s.error}${s.lastSuccess ? ` (showing ${when(s.lastSuccess)})` : ""}</p>` : ""}
+  ${s.inventoryError ? html`<p class="banner" role="alert">The inventory file changed but cannot be used: ${s.inventoryError}</p>` : ""}
   ${summary(s)}
   <div class="wrap">
   <table>
