@@ -45,7 +45,7 @@ describe("shared profiles name their holder", () => {
   }
 
   async function signKubeProxy(c: VaultClient, uri: string[]) {
-    const spec = requestSpec(inv, "kube-proxy");
+    const spec = requestSpec(inv, "kube-proxy", undefined);
     const csr = await createCsr(await generateKeyPair("ec"), { commonName: spec.commonName, dns: spec.dns, ip: spec.ip, uri });
     return signCsr(c, { profile: "kube-proxy", csrPem: csr, commonName: spec.commonName });
   }

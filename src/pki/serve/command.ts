@@ -25,6 +25,7 @@ interface ServeFlags extends VaultFlags, InventoryFlags {
   auditFile?: string;
   stateFile?: string;
   once?: boolean;
+  agentLog?: string;
 }
 
 export function parseListen(text: string): { host: string; port: number } {
@@ -59,6 +60,7 @@ export function serveCommand(): Command {
     .option("--external-url <url>", "URL of this page as people reach it (links in alerts)")
     .option("--audit-file <path>", "the file audit device bootstrap was given, so drift checks it too")
     .option("--state-file <path>", "keep the firing alerts here, so a restart neither fires them again nor forgets to resolve them")
+    .option("--agent-log <path>", "where each host's agent logs, {host} for its name (the page's next steps; default: journalctl -u hak-agent)")
     .option("--once", "read once, print the fleet as JSON, exit (1 if anything is late, expired or missing)");
   addInventoryOption(addVaultOptions(cmd));
   cmd.action(async (o: ServeFlags) => {
@@ -95,6 +97,7 @@ export function serveCommand(): Command {
         externalUrl: o.externalUrl,
         stateFile: o.stateFile,
         renewTokenSeconds: 3600,
+        agentLog: o.agentLog,
         log,
       });
       log.info({ url: running.url, cluster: inventory.name, hosts: inventory.hosts.length, webhook: o.webhookUrl ?? null }, "serving the fleet view");
