@@ -33,7 +33,7 @@ export function addInventoryOption(cmd: Command): Command {
 export function inventoryFrom(flags: InventoryFlags, env = process.env): Inventory {
   const file = flags.inventory ?? env.HAK_INVENTORY;
   if (!file) throw new InputError("no inventory given", { where: "--inventory", fix: "pass -i FILE or set HAK_INVENTORY" });
-  return loadInventory(file);
+  return loadInventory(file, flags.inventory !== undefined ? "--inventory" : "HAK_INVENTORY");
 }
 
 export function vaultFrom(flags: VaultFlags, env = process.env): VaultClient {

@@ -50,7 +50,7 @@ describe("inventory", () => {
     [{ ...base, podCidr: "10.32.0.0/16" }, "podCidr: overlaps serviceCidr"],
     [{ ...base, leafTtl: "a month" }, 'leafTtl: not a duration: "a month"'],
     [{ ...base, hosts: [base.hosts[0]] }, "hosts: no host has role controlplane"],
-    [{ ...base, colour: "blue" }, "Unrecognized key(s) in object: 'colour'"],
+    [{ ...base, colour: "blue" }, 'colour: unknown field "colour" (a typo? remove it or fix its name)'],
     [{ ...base, hosts: [{ ...base.hosts[0], address: "10.240.0.10" }, base.hosts[1]] }, "hosts[0].address: 10.240.0.10 is the apiVip"],
   ])("names the field and the problem (%#)", (doc, expected) => {
     expect(errorOf(doc)).toContain(expected);
@@ -74,6 +74,6 @@ describe("inventory", () => {
   });
 
   it("names a missing file and how to give one", () => {
-    expect(() => loadInventory("/nonexistent/inv.yaml")).toThrow(/cannot read inventory: ENOENT/);
+    expect(() => loadInventory("/nonexistent/inv.yaml")).toThrow(/cannot read the inventory "\/nonexistent\/inv.yaml": no such file/);
   });
 });
