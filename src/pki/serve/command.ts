@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
+import { createLogger } from "../../common/log.js";
 import { addInventoryOption, addVaultOptions, exitWith, inventoryFrom, vaultFrom, type InventoryFlags, type VaultFlags } from "../../common/cli.js";
 import { parseDuration } from "../../common/duration.js";
 import { InputError } from "../../common/errors.js";
@@ -73,7 +74,8 @@ export function serveCommand(): Command {
     const driftEvery = Number(o.driftEvery);
     if (!Number.isInteger(driftEvery) || driftEvery < 1) throw new InputError(`not a positive whole number: ${o.driftEvery}`, { where: "--drift-every" });
     if (o.webhookUrl && !/^https?:\/\//.test(o.webhookUrl)) throw new InputError(`not an http(s) URL: ${o.webhookUrl}`, { where: "--webhook-url" });
-    const log = pino({ name: "hak-pki-serve" }, pino.destination(2));
+    // One time format (ISO) as the agent's; readable lines on a terminal, JSON otherwise.
+    const log = createLogger({ name: "hak-pki-serve" });
     const drift = { auditFile: o.auditFile };
     try {
       await warnIfPrivileged(client, log);
