@@ -69,7 +69,7 @@ export async function readStatus(client: VaultClient, inv: Inventory, now = new 
 
 export function renderStatus(r: StatusReport): string {
   const certs = renderTable(
-    ["CERTIFICATE", "HOST", "EXPIRES", "RESIDUAL TIME", "RENEWS AT", "STATE", "CERTIFICATE AUTHORITY", "EXTERNALLY MANAGED"],
+    ["CERTIFICATE", "HOST", "EXPIRES", "RESIDUAL TIME", "RENEWS AT", "STATE", "CERTIFICATE AUTHORITY"],
     r.certificates.map((c) => [
       c.certificate,
       c.host ?? "-",
@@ -78,13 +78,13 @@ export function renderStatus(r: StatusReport): string {
       formatExpiry(new Date(c.renewsAt)),
       c.state,
       c.certificateAuthority,
-      c.externallyManaged ? "yes" : "no",
     ]),
   );
   const cas = renderTable(
-    ["CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME", "EXTERNALLY MANAGED"],
-    r.certificateAuthorities.map((c) => [c.certificateAuthority, formatExpiry(new Date(c.expires)), formatResidual(c.residualSeconds * 1000), "yes"]),
+    ["CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME"],
+    r.certificateAuthorities.map((c) => [c.certificateAuthority, formatExpiry(new Date(c.expires)), formatResidual(c.residualSeconds * 1000)]),
   );
   const none = r.certificates.length === 0 ? "\n(no certificates issued yet)" : "";
-  return `${certs}${none}\n\n${cas}\n`;
+  // kubeadm's EXTERNALLY MANAGED column would say "yes" on every row here: the CA keys live in Vault. Said once instead.
+  return `${certs}${none}\n\n${cas}\n\nEvery CA key is held by Vault (kubeadm would call them all externally managed); agents renew the leaves.\n`;
 }
