@@ -1,4 +1,4 @@
-import { RENEW_FRACTION } from "../common/lifetime.js";
+import { renewalPoint } from "../common/lifetime.js";
 import { profileFromOu } from "../common/names.js";
 import type { CertFacts } from "../common/x509.js";
 
@@ -12,7 +12,8 @@ import type { CertFacts } from "../common/x509.js";
 export type Random = () => number;
 
 /**
- * When to renew a certificate: 2/3 through its lifetime, moved by a random
+ * When to renew a certificate (`notBefore`: when it was signed, certLife's
+ * signedAt): 2/3 through its lifetime, moved by a random
  * amount of up to ±`jitter` of the lifetime, so a fleet issued in one burst
  * does not renew in one burst. With jitter ≤ 0.15 the latest renewal (0.817)
  * still comes before the late point (5/6 ≈ 0.833). Truncated to whole
@@ -24,7 +25,8 @@ export function renewalTime(notBefore: Date, notAfter: Date, jitter: number, ran
   const life = notAfter.getTime() - nb;
   if (life <= 0) return new Date(nb);
   const offset = (random() * 2 - 1) * jitter * life;
-  const t = nb + life * RENEW_FRACTION + offset;
+  // lifetime.ts's due point, moved by the jitter.
+  const t = renewalPoint(notBefore, notAfter).getTime() + offset;
   return new Date(Math.floor(t / 1000) * 1000);
 }
 
