@@ -20,6 +20,11 @@ let
   credential = name: "/run/credentials/openbao.service/${name}";
 in
 {
+  imports = [
+    ./vault-audit-rotate.nix
+    ./vault-raft.nix
+  ];
+
   options.hak.vaultServer = {
     enable = lib.mkEnableOption "an OpenBao server node (raft storage) for hak";
 

@@ -148,6 +148,10 @@ export const agentConfigSchema = z
         debounce: durationSchema.default("2s"),
         /** How often secret outputs are read again. */
         secretInterval: durationSchema.default("10m"),
+        /** While an output waits on Vault: how often its unauthenticated sys/health is asked (each probe at 0.5–1.5× this). */
+        probeInterval: durationSchema.default("2s"),
+        /** Once a probe finds Vault back: the waiting outputs retry at a random point within this window (fleet stampede). */
+        recoverySpread: durationSchema.default("3s"),
       })
       .strict()
       .default({}),
@@ -212,6 +216,8 @@ export const agentConfigSchema = z
       });
     else if (idOut.commonName !== cfg.host)
       ctx.addIssue({ code: "custom", path: ["outputs", id!, "commonName"], message: `the host identity's common name must be the host name "${cfg.host}"` });
+    if (cfg.renewal.probeInterval < 1)
+      ctx.addIssue({ code: "custom", path: ["renewal", "probeInterval"], message: "must be at least 1s (it bounds the probe rate against Vault)" });
     if (cfg.renewal.backoffMax < cfg.renewal.backoffMin)
       ctx.addIssue({ code: "custom", path: ["renewal", "backoffMax"], message: "must not be shorter than backoffMin" });
   });

@@ -35,22 +35,35 @@ export class InputError extends HakError {
   }
 }
 
-/** `hosts[3].address` from zod's path array. */
+/** `hosts[3].address` from zod's path array; "(top level)" for the document itself. */
 export function formatPath(prefix: string, path: readonly (string | number)[]): string {
   let out = prefix;
   for (const part of path) {
     out += typeof part === "number" ? `[${part}]` : out === "" ? part : `.${part}`;
   }
-  return out;
+  return out === "" ? "(top level)" : out;
 }
 
+const TYPE_WORD: Record<string, string> = { string: "a string", number: "a number", integer: "a whole number", boolean: "true or false", object: "a mapping", array: "a list", null: "null", undefined: "nothing" };
+
+/**
+ * One problem as a person reads it: zod's own phrases ("Unrecognized key(s)
+ * in object", "Expected string, received number", "Required") in hak's words,
+ * each at its field path; custom messages (the schemas' own) pass through.
+ */
 export function formatZodIssue(prefix: string, issue: ZodIssue): string {
-  // An unknown key is named by its own path, not its parent's (which is empty at the top).
-  if (issue.code === "unrecognized_keys")
-    return issue.keys.map((k) => `${formatPath(prefix, [...issue.path, k])}: unknown field (a typo, or a field of another version?)`).join("\n  ");
-  const where = formatPath(prefix, issue.path) || "(top level)";
-  if (issue.code === "invalid_type" && issue.received === "null") return `${where}: is null; give a value (${issue.expected}) or leave the field out`;
-  return `${where}: ${issue.message}`;
+  if (issue.code === "unrecognized_keys") {
+    const where = issue.path.length === 0 && prefix === "" ? "" : ` in ${formatPath(prefix, issue.path)}`;
+    return issue.keys.map((k) => `${formatPath(prefix, [...issue.path, k])}: unknown field ${JSON.stringify(k)}${where} (a typo? remove it or fix its name)`).join("\n  ");
+  }
+  const at = formatPath(prefix, issue.path);
+  if (issue.code === "invalid_type") {
+    if (issue.received === "undefined") return `${at}: missing (required)`;
+    if (issue.received === "null") return `${at}: is null; give a value (${TYPE_WORD[issue.expected] ?? issue.expected}) or leave the field out`;
+    return `${at}: expected ${TYPE_WORD[issue.expected] ?? issue.expected}, got ${TYPE_WORD[issue.received] ?? issue.received}`;
+  }
+  if (issue.code === "invalid_string" && issue.validation === "url") return `${at}: not a URL (e.g. https://vault1.example.org:8200)`;
+  return `${at}: ${issue.message}`;
 }
 
 /** The field path of the first string holding a NUL byte, which no file name, unit or name may contain. */
@@ -92,11 +105,30 @@ export function errorMessage(err: unknown): string {
   return String(err);
 }
 
+/** What an fs error code means, for a person. */
+export function fsReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case "ENOENT":
+      return "no such file";
+    case "EACCES":
+    case "EPERM":
+      return "not readable (permission denied)";
+    case "EISDIR":
+      return "a directory, not a file";
+    case "ENOTDIR":
+      return "a part of the path is not a directory";
+    default:
+      return code ?? String(err);
+  }
+}
+
 /**
  * Reads a file a person pointed at (inventory, config, CA, key); a failure
- * is bad input naming the file and what it was for.
+ * is bad input naming the file, what it was for and, if known, where the
+ * name came from (`--inventory`, `HAK_INVENTORY`, ...).
  */
-export function readInputFile(file: string, what: string, opts: { where?: string; fix?: string } = {}): string {
+export function readInputFile(file: string, what: string, opts: { where?: string; fix?: string; from?: string } = {}): string {
   try {
     // A FIFO or a device would block the read (or never end): refuse them before opening.
     const st = statSync(file);
@@ -104,7 +136,8 @@ export function readInputFile(file: string, what: string, opts: { where?: string
     return readFileSync(file, "utf8");
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new InputError(`cannot read ${what}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { where: opts.where ?? file, fix: opts.fix });
+    const from = opts.from ? ` (given by ${opts.from})` : "";
+    throw new InputError(`cannot read ${what} ${JSON.stringify(file)}${from}: ${fsReason(err)}`, { where: opts.where ?? file, fix: opts.fix, cause: err });
   }
 }
 

@@ -177,8 +177,12 @@ export function parseInventoryText(text: string, where: string): Inventory {
   return parseInventory(doc, where);
 }
 
-export function loadInventory(file: string): Inventory {
-  const text = readInputFile(file, "inventory", { fix: "pass --inventory FILE or set HAK_INVENTORY" });
+/** `from`: where the file name came from (a flag or variable), named in the error when it cannot be read. */
+export function loadInventory(file: string, from?: string): Inventory {
+  const text = readInputFile(file, "the inventory", {
+    from,
+    fix: from ? `check the path; examples/demo-cluster.yaml is a complete inventory to start from` : "pass --inventory FILE or set HAK_INVENTORY",
+  });
   return parseInventoryText(text, file);
 }
 

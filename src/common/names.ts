@@ -124,3 +124,25 @@ export function profileFromOu(ous: readonly string[]): string | undefined {
   const tag = ous.find((o) => o.startsWith("hak:"));
   return tag?.slice(4);
 }
+
+/**
+ * Which host holds a certificate of a shared profile (kube-proxy,
+ * apiserver-etcd-client, ...): every holder gets the same subject, so the
+ * agent adds this URI SAN, and the shared roles allow only the one rendered
+ * from the token's identity (`allowed_uri_sans_template`): a host can name
+ * itself, never another host. serve reads it back to show each holder.
+ */
+export const HOLDER_URI_PREFIX = "urn:hak:host:";
+
+export function holderUri(host: string): string {
+  return `${HOLDER_URI_PREFIX}${host}`;
+}
+
+/** The shared roles' allowed_uri_sans: the requesting host's own URI, from its identity's metadata. */
+export const HOLDER_URI_TEMPLATE = `${HOLDER_URI_PREFIX}{{identity.entity.metadata.host}}`;
+
+/** The host a holder URI names, if any. */
+export function hostFromUris(uris: readonly string[] | undefined): string | undefined {
+  const u = uris?.find((x) => x.startsWith(HOLDER_URI_PREFIX));
+  return u?.slice(HOLDER_URI_PREFIX.length);
+}

@@ -6,6 +6,7 @@ import { bootstrap, type BootstrapOptions } from "../pki/bootstrap.js";
 import type { Plan } from "../pki/reconcile.js";
 import { enrollHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
 import { checkHive, renderHiveStates } from "./hive.js";
+import { preflight, requirePreflight, type PreflightItem } from "./preflight.js";
 import { hostsByDeployOrder } from "./topology.js";
 
 /**
@@ -33,6 +34,8 @@ export interface ApplyOptions {
   /** Where Colmena's stdout goes: ours, or stderr when our stdout carries JSON. */
   colmenaStdout: "inherit" | "stderr";
   onProgress?: (line: string) => void;
+  /** Check colmena, SSH and Vault, then show what would be done (Vault's plan, enrollments, colmena runs) and change nothing. */
+  dryRun?: boolean;
 }
 
 export interface RoleStep {
@@ -51,6 +54,10 @@ export interface ApplyReport {
   failedRole?: HostRole;
   /** Roles not started because an earlier one failed. */
   skipped: HostRole[];
+  /** What was checked before anything changed. */
+  preflight?: PreflightItem[];
+  /** A dry run: nothing was changed; steps say what would run. */
+  dryRun?: boolean;
 }
 
 /** The colmena command line of one role: tags for a whole role, names for a selection. */
@@ -82,18 +89,35 @@ export async function applyCluster(client: VaultClient | undefined, inv: Invento
       where: opts.flakeDir,
       fix: "run `hak-deploy hive` (and `git add hive/`), then apply again",
     });
-  const report: ApplyReport = { ok: true, steps: [], skipped: [] };
-  if (opts.bootstrap) {
-    if (!client) throw new HakError("bootstrap needs a Vault client");
-    say("vault: reconciling (hak-pki bootstrap)");
-    const plan = await bootstrap(client, inv, opts.bootstrap);
-    report.bootstrap = plan.counts;
-    say(`vault: ${Object.entries(plan.counts).map(([k, v]) => `${v} ${k}`).join(", ")}`);
-  }
   const selected = opts.hosts ? new Set(opts.hosts) : undefined;
   const groups = hostsByDeployOrder(inv)
     .map((g) => ({ role: g.role, hosts: selected ? g.hosts.filter((h) => selected.has(h.name)) : g.hosts }))
     .filter((g) => g.hosts.length > 0);
+  // Before anything changes: colmena there, hosts reachable, Vault up and unsealed.
+  const checks = await preflight({
+    colmena: opts.colmena,
+    client: opts.bootstrap || opts.enroll ? client : undefined,
+    ssh: opts.enroll ? { hosts: groups.flatMap((g) => g.hosts), settings: opts.enroll.ssh, knownHosts: opts.enroll.knownHosts, parallel: opts.enroll.parallel } : undefined,
+  });
+  for (const c of checks) say(`preflight: ${c.check} ${c.target}: ${c.ok ? "ok" : "FAILED"} ${c.detail}`);
+  requirePreflight(checks);
+  const report: ApplyReport = { ok: true, steps: [], skipped: [], preflight: checks, ...(opts.dryRun ? { dryRun: true } : {}) };
+  if (opts.bootstrap) {
+    if (!client) throw new HakError("bootstrap needs a Vault client");
+    say(`vault: ${opts.dryRun ? "planning" : "reconciling"} (hak-pki bootstrap${opts.dryRun ? " --dry-run" : ""})`);
+    const plan = await bootstrap(client, inv, { ...opts.bootstrap, dryRun: opts.dryRun });
+    report.bootstrap = plan.counts;
+    say(`vault: ${Object.entries(plan.counts).map(([k, v]) => `${v} ${k}`).join(", ")}`);
+  }
+  if (opts.dryRun) {
+    // What would run, role by role; no secret ID minted, colmena not started.
+    for (const g of groups) {
+      const argv = colmenaArgv(g.role, selected ? g.hosts : undefined, opts.colmenaArgs);
+      report.steps.push({ role: g.role, hosts: g.hosts.map((h) => h.name), colmena: { argv, exitCode: null }, ok: true });
+      say(`${g.role}: would ${opts.enroll ? `enroll ${g.hosts.map((h) => h.name).join(", ")}, then ` : ""}run ${opts.colmena} ${argv.join(" ")}`);
+    }
+    return report;
+  }
   for (const [i, g] of groups.entries()) {
     const step: RoleStep = { role: g.role, hosts: g.hosts.map((h) => h.name), ok: false };
     report.steps.push(step);

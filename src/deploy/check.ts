@@ -1,7 +1,7 @@
 import { posix } from "node:path";
 import { errorMessage } from "../common/errors.js";
 import type { Host, Inventory } from "../common/inventory.js";
-import { lifeState, type LifeState } from "../common/lifetime.js";
+import { backdateSeconds, certLife, stateOf, type LifeState } from "../common/lifetime.js";
 import { profileFromOu } from "../common/names.js";
 import { formatExpiry, formatResidual, renderTable } from "../common/table.js";
 import { certFacts, splitPemBundle } from "../common/x509.js";
@@ -74,8 +74,12 @@ export function certListingScript(certDir: string): string {
   return `for f in ${shellQuote(certDir)}/*.crt; do [ -f "$f" ] || continue; printf '${CERT_MARK}%s\\n' "$f"; cat "$f"; done`;
 }
 
-/** Rows of the expiry table from the listing; CA bundles count by their first certificate. */
-export function parseCertListing(host: string, text: string, now: Date): { rows: CertRow[]; problems: string[] } {
+/**
+ * Rows of the expiry table from the listing; CA bundles count by their first
+ * certificate. `backdate`: the roles' notBefore backdate (backdateSeconds of
+ * the inventory's leafTtl), so states match what serve and status say.
+ */
+export function parseCertListing(host: string, text: string, now: Date, backdate = 0): { rows: CertRow[]; problems: string[] } {
   const rows: CertRow[] = [];
   const problems: string[] = [];
   const parts = text.split(new RegExp(`^${CERT_MARK}`, "m")).filter((p) => p.trim() !== "");
@@ -97,7 +101,7 @@ export function parseCertListing(host: string, text: string, now: Date): { rows:
         isCa: f.isCa,
         notAfter: f.notAfter.toISOString(),
         residualSeconds: Math.floor((f.notAfter.getTime() - now.getTime()) / 1000),
-        state: lifeState(now, f.notBefore, f.notAfter),
+        state: stateOf(now, certLife(f.notBefore, f.notAfter, { backdate })),
       });
     } catch (err) {
       problems.push(`${file}: not a readable certificate (${errorMessage(err)})`);
@@ -183,7 +187,7 @@ async function checkHost(inv: Inventory, host: Host, opts: CheckOptions): Promis
   try {
     add("agent", curlVerdict(await session.exec(sh(`${CURL} ${shellQuote(opts.paths.agentUrl)}`))));
     const listing = await session.exec(sh(certListingScript(opts.paths.certDir)));
-    const { rows, problems } = parseCertListing(host.name, listing.stdout, (opts.now ?? (() => new Date()))());
+    const { rows, problems } = parseCertListing(host.name, listing.stdout, (opts.now ?? (() => new Date()))(), backdateSeconds(inv.leafTtl));
     add("certificates", certificatesVerdict(rows, problems));
     if (host.role === "etcd") {
       const r = await session.exec(sh(etcdCommand(host, opts.paths.certDir)));

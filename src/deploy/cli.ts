@@ -91,6 +91,15 @@ function enrollDetail(r: EnrollResult): string {
 }
 
 function renderApply(r: ApplyReport): string {
+  if (r.dryRun) {
+    const b = r.bootstrap;
+    return [
+      ...(r.preflight ?? []).map((c) => `ok     preflight ${c.check} ${c.target}: ${c.detail}`),
+      ...(b ? [`would  vault: ${b.create} to create, ${b.update} to update, ${b.delete} to delete (hak-pki bootstrap --dry-run shows each)`] : []),
+      ...r.steps.map((s) => `would  ${s.role.padEnd(12)} ${s.hosts.join(",")}: colmena ${s.colmena?.argv.join(" ") ?? ""}`),
+      "dry run: nothing was changed",
+    ].join("\n");
+  }
   const lines = r.steps.map((s) => {
     const colmena = s.colmena ? `colmena ${s.colmena.argv.join(" ")} -> ${s.colmena.exitCode === 0 ? "ok" : `exit ${s.colmena.exitCode ?? s.colmena.signal}`}` : "colmena not run";
     const enrolled = s.enrollment ? `enrolled ${s.enrollment.filter((e) => e.ok).length}/${s.enrollment.length}; ` : "";
@@ -170,6 +179,7 @@ export function buildProgram(): Command {
             .option("--audit-file <path>", "as hak-pki bootstrap --audit-file: the file audit device that must exist")
             .option("--no-cel", "as hak-pki bootstrap --no-cel: classic PKI roles only")
             .option("--no-enroll", "do not enroll (the hosts already have their identity)")
+            .option("--dry-run", "check colmena, SSH and Vault, print what would be done, change nothing")
             .option("--json", "the report as JSON (Colmena's output then goes to stderr)"),
         ),
       ),
@@ -177,7 +187,7 @@ export function buildProgram(): Command {
   ).action(
     async (
       names: string[],
-      o: Flags & EnrollFlags & { auditFile?: string; cel: boolean; dir: string; colmena: string; colmenaArg: string[]; bootstrap: boolean; enroll: boolean },
+      o: Flags & EnrollFlags & { auditFile?: string; cel: boolean; dir: string; colmena: string; colmenaArg: string[]; bootstrap: boolean; enroll: boolean; dryRun?: boolean },
     ) => {
       const inv = inventoryFrom(o);
       const hosts = names.length > 0 ? selectHosts(inv, names).map((h) => h.name) : undefined;
@@ -192,6 +202,7 @@ export function buildProgram(): Command {
           bootstrap: o.bootstrap ? { auditFile: o.auditFile, cel: o.cel ? undefined : false } : false,
           enroll,
           colmenaStdout: o.json ? "stderr" : "inherit",
+          dryRun: o.dryRun,
           onProgress: (l) => process.stderr.write(`hak-deploy: ${l}\n`),
         });
         print(o.json ? JSON.stringify(report, null, 2) : renderApply(report));

@@ -4,6 +4,7 @@ import type { Host, HostRole, Inventory } from "../common/inventory.js";
 import { hostCidr } from "../common/ip.js";
 import { backdateSeconds } from "../common/lifetime.js";
 import {
+  HOLDER_URI_TEMPLATE,
   APPROLE_MOUNT,
   CA_COMMON_NAME,
   CA_NAMES,
@@ -124,7 +125,9 @@ export function pkiRoleFields(inv: Inventory, profile: Profile, host: Host | und
     // CNs like system:node:worker1 are not hostnames; names are still pinned by allowed_domains.
     enforce_hostnames: false,
     allow_ip_sans: sans.ip.length > 0,
-    allowed_uri_sans: [],
+    // Shared profiles: each holder may name itself (and only itself), so serve can tell holders apart.
+    allowed_uri_sans: profile.perHost ? [] : [HOLDER_URI_TEMPLATE],
+    allowed_uri_sans_template: !profile.perHost,
     allowed_other_sans: [],
     server_flag: profile.usage !== "client",
     client_flag: profile.usage !== "server",

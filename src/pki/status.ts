@@ -1,5 +1,5 @@
 import { findHost, type Inventory } from "../common/inventory.js";
-import { backdateSeconds, lifeState, renewalPoint, signedAt, type LifeState } from "../common/lifetime.js";
+import { backdateSeconds, certLife, stateOf, type LifeState } from "../common/lifetime.js";
 import { formatExpiry, formatResidual, renderTable } from "../common/table.js";
 import type { VaultClient } from "../common/vault.js";
 import { certProblems, expectedCert } from "./conformance.js";
@@ -57,15 +57,15 @@ export function findAnomalies(inv: Inventory, issued: readonly IssuedCert[], now
 
 export function buildStatus(now: Date, cas: CaCert[], latest: Iterable<IssuedCert>, backdate: number): StatusReport {
   const certificates = [...latest]
-    .map((c) => ({ c, start: signedAt(c.facts.notBefore, c.facts.notAfter, backdate) }))
-    .map(({ c, start }) => ({
+    .map((c) => ({ c, life: certLife(c.facts.notBefore, c.facts.notAfter, { backdate }) }))
+    .map(({ c, life }) => ({
       certificate: c.profile ?? c.facts.commonName,
       host: c.host ?? null,
       serial: c.serial,
       expires: c.facts.notAfter.toISOString(),
       residualSeconds: Math.floor((c.facts.notAfter.getTime() - now.getTime()) / 1000),
-      renewsAt: renewalPoint(start, c.facts.notAfter).toISOString(),
-      state: lifeState(now, start, c.facts.notAfter),
+      renewsAt: life.dueAt.toISOString(),
+      state: stateOf(now, life),
       certificateAuthority: c.ca,
       // Vault holds the CA keys: nothing here is on a local disk for kubeadm to renew.
       externallyManaged: true,
@@ -89,7 +89,7 @@ export async function readStatus(client: VaultClient, inv: Inventory, now = new 
 
 export function renderStatus(r: StatusReport): string {
   const certs = renderTable(
-    ["CERTIFICATE", "HOST", "EXPIRES", "RESIDUAL TIME", "RENEWS AT", "STATE", "CERTIFICATE AUTHORITY", "EXTERNALLY MANAGED"],
+    ["CERTIFICATE", "HOST", "EXPIRES", "RESIDUAL TIME", "RENEWS AT", "STATE", "CERTIFICATE AUTHORITY"],
     r.certificates.map((c) => [
       c.certificate,
       c.host ?? "-",
@@ -98,12 +98,11 @@ export function renderStatus(r: StatusReport): string {
       formatExpiry(new Date(c.renewsAt)),
       c.state,
       c.certificateAuthority,
-      c.externallyManaged ? "yes" : "no",
     ]),
   );
   const cas = renderTable(
-    ["CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME", "EXTERNALLY MANAGED"],
-    r.certificateAuthorities.map((c) => [c.certificateAuthority, formatExpiry(new Date(c.expires)), formatResidual(c.residualSeconds * 1000), "yes"]),
+    ["CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME"],
+    r.certificateAuthorities.map((c) => [c.certificateAuthority, formatExpiry(new Date(c.expires)), formatResidual(c.residualSeconds * 1000)]),
   );
   const none = r.certificates.length === 0 ? "\n(no certificates issued yet)" : "";
   const anomalies =
@@ -113,5 +112,6 @@ export function renderStatus(r: StatusReport): string {
           ["CERTIFICATE", "HOST", "SERIAL", "EXPIRES", "PROBLEM"],
           r.anomalies.map((a) => [a.certificate, a.host ?? "-", a.serial, formatExpiry(new Date(a.expires)), a.problems.join("; ")]),
         )}`;
-  return `${certs}${none}\n\n${cas}${anomalies}\n`;
+  // kubeadm's EXTERNALLY MANAGED column would say "yes" on every row here: the CA keys live in Vault. Said once instead.
+  return `${certs}${none}\n\n${cas}\n\nEvery CA key is held by Vault (kubeadm would call them all externally managed); agents renew the leaves.${anomalies}\n`;
 }

@@ -41,7 +41,7 @@ describe("agent config", () => {
     expect(cfg.vault.timeout).toBe(15);
     expect(cfg.auth.approleMount).toBe("approle");
     expect(cfg.auth.certMount).toBe("cert");
-    expect(cfg.renewal).toEqual({ jitter: 0.1, backoffMin: 1, backoffMax: 300, debounce: 2, secretInterval: 600 });
+    expect(cfg.renewal).toEqual({ jitter: 0.1, backoffMin: 1, backoffMax: 300, debounce: 2, secretInterval: 600, probeInterval: 2, recoverySpread: 3 });
     const server = cfg.outputs[1]!;
     expect(server.type === "certificate" && [server.keyType, server.mode, server.owner]).toEqual(["ec", 0o600, "etcd"]);
     const sa = cfg.outputs[3]!;
@@ -60,7 +60,7 @@ describe("agent config", () => {
     ["bad duration", (d) => (d.renewal.backoffMax = "5 minutes"), /^renewal\.backoffMax: not a duration/m],
     ["backoff max below min", (d) => (d.renewal.backoffMin = "10m"), /^renewal\.backoffMax: must not be shorter than backoffMin$/m],
     ["no Vault address", (d) => (d.vault.addresses = []), /^vault\.addresses: at least one Vault address is needed$/m],
-    ["unknown field", (d) => (d.vault.token = "s.xxx"), /^vault.token: unknown field/m],
+    ["unknown field", (d) => (d.vault.token = "s.xxx"), /^vault\.token: unknown field "token" in vault \(a typo\? remove it or fix its name\)$/m],
     ["duplicate output name", (d) => (d.outputs[2].name = "etcd-server"), /^outputs\[2\]\.name: duplicate output name "etcd-server" \(also outputs\[1\]\)$/m],
     ["two outputs, one file", (d) => (d.outputs[3].path = d.outputs[1].keyFile), /^outputs\[3\]\.path: \/var\/lib\/hak-agent\/certs\/etcd-server\.key is also written by outputs\[1\]\.keyFile$/m],
     ["kubeconfig without its certificate", (d) => (d.outputs[2].certificate = "nope"), /^outputs\[2\]\.certificate: no certificate output named "nope"$/m],

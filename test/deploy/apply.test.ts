@@ -6,6 +6,7 @@ import type { VaultClient } from "../../src/common/vault.js";
 import { applyCluster, type ApplyOptions } from "../../src/deploy/apply.js";
 import { writeHive } from "../../src/deploy/hive.js";
 import { KnownHosts } from "../../src/deploy/ssh.js";
+import { freePort } from "../../src/common/localbao.js";
 import { realBao } from "../helpers/bao.js";
 import { runCli } from "./helpers/cli.js";
 import { loopbackInventory, startSshHosts, type SshHosts } from "./helpers/cluster.js";
@@ -82,6 +83,38 @@ afterAll(async () => {
 });
 
 describe("hak-deploy apply, with a recording colmena stand-in", () => {
+  it("preflight: a missing colmena, an unknown host key and a dead Vault are all reported before anything changes", async () => {
+    writeFileSync(log, "");
+    const empty = join(dir, "known_hosts_none");
+    writeFileSync(empty, "");
+    const o = options();
+    const dead = root.withAddresses([`https://127.0.0.1:${await freePort()}`]);
+    const err = await applyCluster(dead, inv, { ...o, colmena: join(dir, "no-such-colmena"), enroll: { ...o.enroll!, knownHosts: new KnownHosts(empty) } }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    await dead.close();
+    expect(err?.message).toMatch(/^preflight failed, nothing was changed:/);
+    expect(err?.message).toContain(`colmena ${join(dir, "no-such-colmena")}: not found (the flake's devShell has it: nix develop`);
+    expect(err?.message).toMatch(/vault https:\/\/127\.0\.0\.1:\d+: no answer: ECONNREFUSED/);
+    for (const h of inv.hosts) expect(err?.message).toMatch(new RegExp(`ssh ${h.name}: .*unknown host`));
+    // Nothing reached Vault (no hak mount yet) and colmena never ran.
+    expect(Object.keys((await root.readBare<Record<string, unknown>>("sys/mounts")) ?? {}).some((m) => m.startsWith("pki-"))).toBe(false);
+    expect(logLines().filter((l) => l.startsWith("colmena "))).toEqual([]);
+  });
+
+  it("--dry-run checks, shows Vault's plan and the colmena runs, and changes nothing", async () => {
+    writeFileSync(log, "");
+    const report = await applyCluster(root, inv, options({ dryRun: true }));
+    expect(report).toMatchObject({ ok: true, dryRun: true });
+    expect(report.preflight?.map((c) => `${c.check} ${c.ok}`)).toEqual(["colmena true", "vault true", ...inv.hosts.map(() => "ssh true")]);
+    expect(report.bootstrap?.create).toBeGreaterThan(0);
+    expect(report.steps.map((st) => st.colmena?.argv.join(" "))).toEqual(["apply --on @etcd", "apply --on @controlplane", "apply --on @loadbalancer", "apply --on @worker"]);
+    expect(logLines().filter((l) => l.startsWith("colmena "))).toEqual([]);
+    expect(Object.keys((await root.readBare<Record<string, unknown>>("sys/mounts")) ?? {}).some((m) => m.startsWith("pki-"))).toBe(false);
+    for (const h of inv.hosts) expect(existsSync(hosts.onHost(h.name, join(agentDir, "secret-id")))).toBe(false);
+  });
+
   it("bootstraps Vault, then enrolls and applies role by role, and stops at the first failing role", async () => {
     writeFileSync(log, "");
     process.env.COLMENA_STANDIN_FAIL = "controlplane";
@@ -139,14 +172,14 @@ describe("hak-deploy apply, with a recording colmena stand-in", () => {
     expect((counts.create ?? 0) + (counts.update ?? 0) + (counts.delete ?? 0)).toBeGreaterThan(0);
   });
 
-  it("stops before Colmena when a role's enrollment fails (here: host keys not known)", async () => {
+  it("stops before Colmena and before any secret ID when host keys are not known (the preflight's SSH check)", async () => {
     writeFileSync(log, "");
     const empty = join(dir, "known_hosts_empty");
     writeFileSync(empty, "");
     const o = options();
-    const report = await applyCluster(root, inv, { ...o, bootstrap: false, enroll: { ...o.enroll!, knownHosts: new KnownHosts(empty) } });
-    expect(report).toMatchObject({ ok: false, failedRole: "etcd", skipped: ["controlplane", "loadbalancer", "worker"] });
-    expect(report.steps[0]!.enrollment![0]!.error).toMatch(/unknown host/);
+    const before = await root.list("auth/approle/role/etcd1/secret-id");
+    await expect(applyCluster(root, inv, { ...o, bootstrap: false, enroll: { ...o.enroll!, knownHosts: new KnownHosts(empty) } })).rejects.toThrow(/preflight failed[\s\S]*ssh etcd1: .*unknown host/);
+    expect(await root.list("auth/approle/role/etcd1/secret-id")).toEqual(before);
     expect(logLines().filter((l) => l.startsWith("colmena "))).toEqual([]);
   });
 
@@ -168,10 +201,16 @@ describe("hak-deploy apply, with a recording colmena stand-in", () => {
   });
 
   it("says where to get colmena when it is not on PATH", async () => {
-    await expect(applyCluster(root, inv, options({ colmena: join(dir, "no-such-colmena"), bootstrap: false, enroll: undefined }))).rejects.toMatchObject({
-      message: `${join(dir, "no-such-colmena")}: not found`,
-      where: "--colmena",
-      fix: expect.stringContaining("nix develop"),
-    });
+    await expect(applyCluster(root, inv, options({ colmena: join(dir, "no-such-colmena"), bootstrap: false, enroll: undefined }))).rejects.toThrow(
+      new RegExp(`colmena ${join(dir, "no-such-colmena")}: .*not found .*nix develop`),
+    );
+  });
+
+  // Last: it seals the server.
+  it("preflight: a sealed Vault is named as such, and nothing runs", async () => {
+    writeFileSync(log, "");
+    await root.request("PUT", "sys/seal");
+    await expect(applyCluster(root, inv, options({ enroll: undefined }))).rejects.toThrow(/preflight failed[\s\S]*vault https:\/\/[^:]+:\d+: sealed: unseal it first/);
+    expect(logLines().filter((l) => l.startsWith("colmena "))).toEqual([]);
   });
 });

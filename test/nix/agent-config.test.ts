@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAgentConfig } from "../../src/agent/config.js";
 import { parseInventoryText, type Inventory } from "../../src/common/inventory.js";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
 import { evalNixJson, NIX_DIR, nixInstantiate, nixPath, nixSandbox, nixString, writeInventoryJson, type NixSandbox } from "./nix.js";
@@ -30,26 +30,14 @@ function renderedConfigs(sb: NixSandbox, inv: Inventory, worker = "{ }"): Record
   ) as Record<string, Record<string, unknown>>;
 }
 
-type ParseAgentConfig = (doc: unknown, where?: string) => { outputs: { name: string; type: string; mode: number }[] };
-
-/** The agent's schema, once src/agent (another branch until merged) is in the tree. */
-async function agentSchema(): Promise<ParseAgentConfig | undefined> {
-  const file = join(PROJECT_ROOT, "src", "agent", "config.ts");
-  if (!existsSync(file)) return undefined;
-  const mod = (await import(pathToFileURL(file).href)) as { parseAgentConfig: ParseAgentConfig };
-  return mod.parseAgentConfig;
-}
-
 describe("the agent config the modules render", () => {
   let sb: NixSandbox;
   let inv: Inventory;
-  let parse: ParseAgentConfig | undefined;
   beforeAll(async () => {
     nixInstantiate();
     sb = nixSandbox();
     const file = join(PROJECT_ROOT, "examples", "demo-cluster.yaml");
     inv = parseInventoryText(readFileSync(file, "utf8"), file);
-    parse = await agentSchema();
   });
   afterAll(() => sb?.cleanup());
 
@@ -68,21 +56,19 @@ describe("the agent config the modules render", () => {
     expect(cp.find((o) => o.name === "scheduler-kubeconfig")).toMatchObject({ type: "kubeconfig", certificate: "scheduler" });
   });
 
-  it("is accepted by the agent's schema (src/agent/config.ts) for every host and both CNI choices", async (ctx) => {
-    if (!parse) ctx.skip("src/agent/config.ts is not in this tree yet (branch agent)");
+  it("is accepted by the agent's schema (src/agent/config.ts) for every host and both CNI choices", () => {
     for (const worker of ["{ }", '{ cni = "cilium"; kubeProxy = false; }']) {
       const configs = renderedConfigs(sb, inv, worker);
       for (const [name, doc] of Object.entries(configs)) {
-        const cfg = parse!(doc, `rendered config of ${name}`);
+        const cfg = parseAgentConfig(doc, `rendered config of ${name}`);
         expect(cfg.outputs.length, name).toBeGreaterThan(0);
       }
     }
   });
 
-  it("the schema check can fail: a rendered config with a broken output is refused", async (ctx) => {
-    if (!parse) ctx.skip("src/agent/config.ts is not in this tree yet (branch agent)");
+  it("the schema check can fail: a rendered config with a broken output is refused", () => {
     const doc = renderedConfigs(sb, inv).etcd1! as { outputs: Record<string, unknown>[] };
     doc.outputs[0] = { ...doc.outputs[0], keyFile: "relative/key.pem" };
-    expect(() => parse!(doc, "broken")).toThrow(/keyFile/);
+    expect(() => parseAgentConfig(doc, "broken")).toThrow(/keyFile/);
   });
 });

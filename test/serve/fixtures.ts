@@ -1,6 +1,6 @@
 import type { Inventory } from "../../src/common/inventory.js";
 import { loopbackInventory } from "../helpers/inventory.js";
-import { PKI_MOUNT } from "../../src/common/names.js";
+import { holderUri, PKI_MOUNT } from "../../src/common/names.js";
 import { PROFILES, type ProfileName } from "../../src/common/profiles.js";
 import type { CertFacts } from "../../src/common/x509.js";
 import { backdateSeconds } from "../../src/common/lifetime.js";
@@ -35,7 +35,7 @@ const ROLE_OF_NAME: [RegExp, "etcd" | "controlplane" | "worker" | "loadbalancer"
  * fleet logic: signed at `signed`, valid until `notAfter`, its notBefore
  * backdated as hak's roles do for the fixtures' lifetime (smallInventory's default 720h).
  */
-export function issued(profile: ProfileName, host: string | undefined, signed: Date, notAfter: Date, opts: { revoked?: boolean } = {}): IssuedCert {
+export function issued(profile: ProfileName, host: string | undefined, signed: Date, notAfter: Date, opts: { revoked?: boolean; holder?: string } = {}): IssuedCert {
   const notBefore = new Date(signed.getTime() - backdateSeconds(720 * 3600) * 1000);
   const serial = (serialCounter++).toString(16).padStart(2, "0");
   const ca = PROFILES[profile].ca;
@@ -53,13 +53,15 @@ export function issued(profile: ProfileName, host: string | undefined, signed: D
     notAfter,
     dns: [],
     ip: [],
+    uri: opts.holder ? [holderUri(opts.holder)] : [],
     keyUsage: [],
     extKeyUsage: [],
     isCa: false,
     publicKeyAlgorithm: "ECDSA",
     fingerprintSha256: serial,
   };
-  return { ca, mount: PKI_MOUNT[ca], serial, profile, host, facts, revoked: opts.revoked ?? false };
+  // listIssued maps a shared certificate to the holder its URI names.
+  return { ca, mount: PKI_MOUNT[ca], serial, profile, host: host ?? opts.holder, facts, revoked: opts.revoked ?? false };
 }
 
 export const HOUR = 3600_000;

@@ -50,7 +50,7 @@ describe("inventory", () => {
     [{ ...base, podCidr: "10.32.0.0/16" }, "podCidr: overlaps serviceCidr"],
     [{ ...base, leafTtl: "a month" }, 'leafTtl: not a duration: "a month"'],
     [{ ...base, hosts: [base.hosts[0]] }, "hosts: no host has role controlplane"],
-    [{ ...base, colour: "blue" }, "colour: unknown field"],
+    [{ ...base, colour: "blue" }, 'colour: unknown field "colour" (a typo? remove it or fix its name)'],
     [{ ...base, hosts: [{ ...base.hosts[0], address: "10.240.0.10" }, base.hosts[1]] }, "hosts[0].address: 10.240.0.10 is the apiVip"],
     // Bounds (issue 10): lifetimes, Vault addresses, addresses a certificate must not name, nulls, NUL bytes, ambiguous names.
     [{ ...base, leafTtl: "0s" }, "leafTtl: must be at least 60s"],
@@ -61,7 +61,7 @@ describe("inventory", () => {
     [{ ...base, hosts: [{ ...base.hosts[0], address: "239.1.2.3" }, base.hosts[1]] }, "hosts[0].address: 239.1.2.3 is a multicast address"],
     [{ ...base, hosts: [{ ...base.hosts[0], address: "::" }, base.hosts[1]] }, "hosts[0].address: :: is the unspecified address ::"],
     [{ ...base, extraApiserverSans: ["api.example.com", "255.255.255.255"] }, "extraApiserverSans[1]: 255.255.255.255 is the broadcast address"],
-    [{ ...base, apiVip: null }, "apiVip: is null; give a value (string) or leave the field out"],
+    [{ ...base, apiVip: null }, "apiVip: is null; give a value (a string) or leave the field out"],
     [{ ...base, hosts: [{ ...base.hosts[0], bogus: 1 }, base.hosts[1]] }, "hosts[0].bogus: unknown field"],
     [{ ...base, name: "t\u0000x" }, "name: contains a NUL byte"],
     [{ ...base, hosts: [...base.hosts, { name: "serving.w1", role: "worker", address: "10.240.0.31" }] }, 'hosts[2].name: must be a lowercase DNS label (a-z, 0-9, \'-\'; at most 63 characters; no "."'],
@@ -99,6 +99,6 @@ describe("inventory", () => {
   });
 
   it("names a missing file and how to give one", () => {
-    expect(() => loadInventory("/nonexistent/inv.yaml")).toThrow(/cannot read inventory: ENOENT/);
+    expect(() => loadInventory("/nonexistent/inv.yaml")).toThrow(/cannot read the inventory "\/nonexistent\/inv.yaml": no such file/);
   });
 });

@@ -1,5 +1,5 @@
 import { findHost, HOST_ROLES, type HostRole, type Inventory } from "../../common/inventory.js";
-import { backdateSeconds, latePoint, lifeState, renewalPoint, signedAt, type LifeState } from "../../common/lifetime.js";
+import { backdateSeconds, certLife, stateOf, type LifeState } from "../../common/lifetime.js";
 import { PROFILES, profilesForRole, type ProfileName } from "../../common/profiles.js";
 import { certProblems, expectedCert } from "../conformance.js";
 import type { IssuedCert } from "../issued.js";
@@ -35,8 +35,10 @@ export const ALERTING_STATES: readonly CertState[] = ["late", "expired", "missin
 /**
  * Who holds an identity. Per-host profiles are held by one host; a shared
  * profile (apiserver-etcd-client, kube-proxy, ...) is signed with the same
- * subject for every host of a role, so a stored certificate does not say which
- * host holds it: those are tracked as one pool per profile.
+ * subject for every host of a role, and its certificate names its holder in a
+ * URI SAN (holderUri, which the role lets a host set to itself only): those
+ * are per host too. Certificates without that name (signed before it
+ * existed) are tracked as one pool per profile for the holders left.
  */
 export type Holder = { kind: "host"; host: string; role: HostRole } | { kind: "shared"; role: HostRole; hosts: string[] };
 
@@ -56,7 +58,7 @@ export interface FleetEntry {
   lateAt?: string;
   /** Seconds until notAfter (negative once expired). */
   secondsLeft?: number;
-  /** Shared pools: how many current certificates exist and how many holders need one. */
+  /** Shared pools: how many unexpired certificates exist and how many holders need one. */
   current?: number;
   needed?: number;
   /** State "anomaly": each offending certificate, "<serial>: <problem>; <problem>". */
@@ -76,15 +78,15 @@ function entryFor(id: string, identity: string, holder: Holder, profile: Profile
   const base = { id, identity, holder, profile, ca: PROFILES[profile].ca };
   if (!cert) return { ...base, state: "missing" };
   const { notAfter } = cert.facts;
-  const start = signedAt(cert.facts.notBefore, notAfter, backdate);
+  const life = certLife(cert.facts.notBefore, notAfter, { backdate });
   return {
     ...base,
-    state: lifeState(now, start, notAfter),
+    state: stateOf(now, life),
     serial: cert.serial,
-    issuedAt: start.toISOString(),
+    issuedAt: life.signedAt.toISOString(),
     expiresAt: notAfter.toISOString(),
-    renewAt: renewalPoint(start, notAfter).toISOString(),
-    lateAt: latePoint(start, notAfter).toISOString(),
+    renewAt: life.dueAt.toISOString(),
+    lateAt: life.lateAt.toISOString(),
     secondsLeft: Math.round((notAfter.getTime() - now.getTime()) / 1000),
   };
 }
@@ -145,11 +147,21 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
     }
   }
   for (const [profile, { role, hosts }] of sharedHolders) {
-    const certs = byKey.get(`*/${profile}`) ?? [];
-    const live = certs.filter((c) => c.facts.notAfter.getTime() > now.getTime());
-    const needed = hosts.length;
-    const pick = live.length >= needed ? live[needed - 1] : live.length > 0 ? live[live.length - 1] : certs[0];
-    const holder: Holder = { kind: "shared", role, hosts };
+    // Holders whose certificates name them (holderUri) get their own entry, like a per-host profile.
+    const anonymous = byKey.get(`*/${profile}`) ?? [];
+    const unnamed: string[] = [];
+    for (const h of hosts) {
+      const own = byKey.get(`${h}/${profile}`);
+      // With no anonymous certificate at all, a holder without its own has none: missing, on its row.
+      if (own || anonymous.length === 0) out.push(entryFor(`${h}/${profile}`, h, { kind: "host", host: h, role }, profile, own?.[0], now, backdate));
+      else unnamed.push(h);
+    }
+    if (unnamed.length === 0) continue;
+    // The rest is a pool: certificates signed before holders were named (or by an older agent).
+    const live = anonymous.filter((c) => c.facts.notAfter.getTime() > now.getTime());
+    const needed = unnamed.length;
+    const pick = live.length >= needed ? live[needed - 1] : live.length > 0 ? live[live.length - 1] : anonymous[0];
+    const holder: Holder = { kind: "shared", role, hosts: unnamed };
     const e = entryFor(`shared:${role}/${profile}`, sharedLabel(role), holder, profile, pick, now, backdate);
     // Fewer current certificates than holders: some holder has none; with some
     // present the pool is at best late (someone is without a valid one).
