@@ -11,6 +11,7 @@ path "pki-kubernetes/sign/apiserver.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -22,6 +23,7 @@ path "pki-kubernetes/cel/sign/apiserver.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -33,6 +35,7 @@ path "pki-kubernetes/sign/apiserver-kubelet-client" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -44,6 +47,7 @@ path "pki-etcd/sign/apiserver-etcd-client" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -55,6 +59,7 @@ path "pki-front-proxy/sign/front-proxy-client" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -66,6 +71,7 @@ path "pki-kubernetes/sign/controller-manager" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -77,6 +83,7 @@ path "pki-kubernetes/sign/scheduler" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -88,6 +95,7 @@ path "pki-identity/sign/host-identity.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -99,6 +107,7 @@ path "pki-identity/cel/sign/host-identity.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }

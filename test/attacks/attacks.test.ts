@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findHost, type Host, type Inventory } from "../../src/common/inventory.js";
-import { PKI_MOUNT } from "../../src/common/names.js";
+import { holderUri, PKI_MOUNT } from "../../src/common/names.js";
 import { PROFILES, profilesForRole, requestSpec, type ProfileName } from "../../src/common/profiles.js";
 import { celCapable, celSignPath, signPath } from "../../src/common/sign.js";
 import { VaultClient } from "../../src/common/vault.js";
@@ -57,7 +57,10 @@ interface Ctx {
   inv: Inventory;
   spec: { commonName: string; dns: string[]; ip: string[] };
   kp: KeyPairPem;
+  /** The other host of a per-host profile's role, whose names the attacker tries to take. */
   other: Host | undefined;
+  /** The other host of the attacker's role, per-host profile or not. */
+  peer: Host | undefined;
 }
 
 /** One hostile value of one field: how to build the request body from a valid one. */
@@ -87,6 +90,7 @@ const ATTACKS: Attack[] = [
   { field: "ip_sans", value: "0.0.0.0", body: (_c, b) => ({ ...b, ip_sans: "0.0.0.0" }) },
   { field: "ip_sans", value: "the API virtual IP", body: (c, b) => ({ ...b, ip_sans: c.inv.apiVip }) },
   { field: "uri_sans", value: "spiffe://cluster/ns/kube-system/sa/admin", body: (_c, b) => ({ ...b, uri_sans: "spiffe://cluster/ns/kube-system/sa/admin" }) },
+  { field: "uri_sans", value: "another holder's name (urn:hak:host:<other>)", body: (c, b) => ({ ...b, uri_sans: holderUri(c.peer?.name ?? "evil") }) },
   { field: "other_sans", value: "UPN admin@evil", body: (_c, b) => ({ ...b, other_sans: ["1.3.6.1.4.1.311.20.2.3;UTF8:admin@evil"] }) },
   { field: "exclude_cn_from_sans", value: "false (CN becomes a DNS SAN)", body: (_c, b) => ({ ...b, exclude_cn_from_sans: false }) },
   { field: "format", value: "der", body: (_c, b) => ({ ...b, format: "der" }) },
@@ -134,6 +138,7 @@ const ATTACKS: Attack[] = [
     body: async (c, b) => ({ ...b, csr: await csrWith(c.kp, c.spec, { emails: [`root@${c.spec.dns[0] ?? c.spec.commonName}`] }) }),
   },
   { field: "csr", value: "URI SAN spiffe://…/admin", body: async (c, b) => ({ ...b, csr: await csrWith(c.kp, c.spec, { uris: ["spiffe://cluster/ns/kube-system/sa/admin"] }) }) },
+  { field: "csr", value: "URI SAN naming another holder", body: async (c, b) => ({ ...b, csr: await csrWith(c.kp, c.spec, { uris: [holderUri(c.peer?.name ?? "evil")] }) }) },
 ];
 
 /** Fields the CEL sign path adds to the classic one, and how each is attacked there. */
@@ -247,10 +252,18 @@ const describeRun = (run: { name: string; cel: boolean; boundedValidity: boolean
         const failures: string[] = [];
         for (const ep of endpoints(h)) {
           const spec = requestSpec(inv, ep.profile, PROFILES[ep.profile].perHost ? h : undefined);
-          const want = expectedCert(inv, ep.profile, PROFILES[ep.profile].perHost ? h : undefined);
+          // A shared profile's certificate names its holder (urn:hak:host:<host>), as the agent asks.
+          const want = expectedCert(inv, ep.profile, h);
           const kp = await generateKeyPair("ec");
-          const ctx: Ctx = { ep, inv, spec, kp, other: PROFILES[ep.profile].perHost ? victim(h) : undefined };
-          const base = { csr: await csrWith(kp, spec), common_name: spec.commonName, format: "pem", exclude_cn_from_sans: true };
+          const ctx: Ctx = { ep, inv, spec, kp, other: PROFILES[ep.profile].perHost ? victim(h) : undefined, peer: victim(h) };
+          const own = PROFILES[ep.profile].perHost ? [] : [holderUri(h.name)];
+          const base = {
+            csr: await csrWith(kp, spec, { uris: own }),
+            common_name: spec.commonName,
+            format: "pem",
+            exclude_cn_from_sans: true,
+            ...(own.length > 0 ? { uri_sans: own.join(",") } : {}),
+          };
           // The baseline must work, or every refusal below would mean nothing.
           const ok = await answer(client.write(ep.path, base));
           expect(ok.status, `${name} ${ep.path} baseline: ${ok.message}`).toBe(200);
