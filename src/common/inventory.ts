@@ -27,9 +27,17 @@ const dnsName = z
 const ipAddress = z.string().refine(isIpAddress, "not an IPv4/IPv6 address");
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, "not a CIDR such as 10.32.0.0/24 (host bits must be zero)");
 
+/** Node names Colmena reserves in a hive (its eval.nix `reservedNames`): a host so named cannot be deployed. */
+export const COLMENA_RESERVED_NAMES = ["meta", "defaults", "network"] as const;
+
+const hostName = dnsLabel.refine(
+  (n) => !(COLMENA_RESERVED_NAMES as readonly string[]).includes(n),
+  (n) => ({ message: `"${n}" is reserved by Colmena (${COLMENA_RESERVED_NAMES.join(", ")} are not node names); rename the host` }),
+);
+
 export const hostSchema = z
   .object({
-    name: dnsLabel,
+    name: hostName,
     role: z.enum(HOST_ROLES, { errorMap: () => ({ message: `must be one of ${HOST_ROLES.join(", ")}` }) }),
     address: ipAddress,
   })
