@@ -128,7 +128,7 @@ let
     builtins.filter (s: cfg.programs ? ${s.program}) plan.services
   );
   bridgeSysctls = builtins.any (k: lib.hasPrefix "net.bridge." k) (builtins.attrNames plan.sysctl);
-  nftables = config.networking.nftables.enable;
+  useNftables = config.networking.nftables.enable;
 in
 {
   imports = [ ./hak-agent.nix ];
@@ -315,7 +315,7 @@ in
       allowedUDPPortRanges = hakLib.openRanges plan.firewall.udp;
     }
     // (
-      if nftables then
+      if useNftables then
         { extraInputRules = lib.concatLines (hakLib.nftablesRules plan.firewall); }
       else
         { extraCommands = lib.concatLines (hakLib.iptablesCommands plan.firewall); }

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { HakError } from "../common/errors.js";
+import { HakError, InputError } from "../common/errors.js";
 import type { Host, HostRole, Inventory } from "../common/inventory.js";
 import type { VaultClient } from "../common/vault.js";
 import { bootstrap, type BootstrapOptions } from "../pki/bootstrap.js";
@@ -86,15 +86,43 @@ export function colmenaArgv(role: HostRole, hosts: Host[] | undefined, extra: st
 function runColmena(bin: string, argv: string[], cwd: string, stdout: "inherit" | "stderr"): Promise<{ exitCode: number | null; signal?: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, argv, { cwd, stdio: ["inherit", stdout === "inherit" ? "inherit" : process.stderr, "inherit"] });
-    child.once("error", (err: NodeJS.ErrnoException) => {
-      reject(
-        new HakError(err.code === "ENOENT" ? `${bin}: not found` : `cannot start ${bin}: ${err.message}`, {
-          where: "--colmena",
-          fix: "put colmena on PATH (the flake's devShell has it: nix develop) or pass --colmena /path/to/colmena",
-        }),
-      );
-    });
+    child.once("error", (err: NodeJS.ErrnoException) => reject(colmenaStartError(bin, err)));
     child.once("exit", (code, signal) => resolve({ exitCode: code, signal: signal ?? undefined }));
+  });
+}
+
+/**
+ * The Colmena release the flake's colmenaHive is made for: its `colmena`
+ * input is Colmena 0.4, whose makeHive writes hive schema v0. Colmena 0.4
+ * reads colmenaHive first and accepts only v0; 0.5 accepts only v0.5
+ * (src/nix/hive/flake.nix processFlake, mod.rs in both). So one release
+ * works and the other would fail inside Nix; say so before deploying.
+ */
+export const COLMENA_RELEASE = "0.4";
+
+/** `colmena --version` ("colmena 0.4.0"): the release it is, or an error naming the fix. */
+export async function checkColmenaVersion(bin: string): Promise<string> {
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(bin, ["--version"], { stdio: ["ignore", "pipe", "pipe"] });
+    let text = "";
+    child.stdout.on("data", (d: Buffer) => (text += d.toString()));
+    child.once("error", (err: NodeJS.ErrnoException) => reject(colmenaStartError(bin, err)));
+    child.once("exit", () => resolve(text.trim()));
+  });
+  const m = /colmena (\d+\.\d+)\.\S*/.exec(out);
+  if (!m) throw new InputError(`${bin} --version said ${JSON.stringify(out)}, not "colmena X.Y.Z"`, { where: "--colmena", fix: "pass the colmena binary with --colmena" });
+  if (m[1] !== COLMENA_RELEASE)
+    throw new InputError(`${bin} is ${m[0]}; this flake's colmenaHive is made by Colmena ${COLMENA_RELEASE}'s makeHive (hive schema v0), which Colmena ${m[1]} refuses`, {
+      where: "--colmena",
+      fix: `use Colmena ${COLMENA_RELEASE} (nixpkgs' colmena; \`nix develop\` has it) or pass one with --colmena`,
+    });
+  return m[0];
+}
+
+function colmenaStartError(bin: string, err: NodeJS.ErrnoException): HakError {
+  return new HakError(err.code === "ENOENT" ? `${bin}: not found` : `cannot start ${bin}: ${err.message}`, {
+    where: "--colmena",
+    fix: "put colmena on PATH (the flake's devShell has it: nix develop) or pass --colmena /path/to/colmena",
   });
 }
 
@@ -106,6 +134,7 @@ export async function applyCluster(client: VaultClient | undefined, inv: Invento
       where: opts.flakeDir,
       fix: "run `hak-deploy hive` (and `git add hive/`), then apply again",
     });
+  say(`colmena: ${await checkColmenaVersion(opts.colmena)}`);
   const report: ApplyReport = { ok: true, steps: [], skipped: [] };
   if (opts.bootstrap) {
     if (!client) throw new HakError("bootstrap needs a Vault client");

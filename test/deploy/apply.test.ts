@@ -20,6 +20,7 @@ import { loopbackInventory, startSshHosts, type SshHosts } from "./helpers/clust
 // COLMENA_STANDIN_FAIL. It checks the command lines and their order, nothing
 // Colmena itself does.
 const STANDIN = `#!/bin/sh
+[ "$1" = --version ] && { echo "colmena \${COLMENA_STANDIN_VERSION:-0.4.0}"; exit 0; }
 printf 'colmena %s | cwd=%s\\n' "$*" "$PWD" >> "$COLMENA_STANDIN_LOG"
 echo "colmena stand-in output for: $*"
 case " $* " in *" @$COLMENA_STANDIN_FAIL "*|*" $COLMENA_STANDIN_FAIL "*) echo "stand-in: failing as asked" >&2; exit 1;; esac
@@ -275,5 +276,22 @@ describe("hak-deploy apply: one host at a time with a health gate", () => {
     expect(colmenaLines()).toEqual(["colmena apply --on etcd1"]);
     expect(logLines().some((l) => l.includes("no etcd host passes its gate yet"))).toBe(true);
     expect(report.steps[0]!.colmena[0]!.gate).toMatchObject({ ok: false, detail: expect.stringMatching(/etcdctl gave no status/) });
+  });
+});
+
+describe("hak-deploy apply: the Colmena release", () => {
+  it("refuses a Colmena whose hive schema the flake does not have, before touching anything", async () => {
+    writeFileSync(log, "");
+    process.env.COLMENA_STANDIN_VERSION = "0.5.0-pre";
+    try {
+      await expect(applyCluster(root, inv, options({ bootstrap: false, enroll: undefined }))).rejects.toMatchObject({
+        message: expect.stringMatching(/colmena 0\.5\.0-pre; this flake's colmenaHive is made by Colmena 0\.4's makeHive/),
+        where: "--colmena",
+        exitCode: 2,
+      });
+    } finally {
+      delete process.env.COLMENA_STANDIN_VERSION;
+    }
+    expect(logLines().filter((l) => l.startsWith("colmena "))).toEqual([]);
   });
 });
