@@ -1,7 +1,7 @@
 import { stringify } from "yaml";
 import type { Inventory } from "../common/inventory.js";
 import { PROFILES } from "../common/profiles.js";
-import { parsePlanOptions, type PlanOptionsInput } from "./options.js";
+import { resolvePlanOptions, type PlanOptionsInput } from "./options.js";
 import { CLUSTER_PLAN_SCHEMA, PLAN_VERSION, type ClusterPlan, type KubeObject } from "./schema.js";
 
 /**
@@ -48,7 +48,7 @@ export function clusterManifests(): KubeObject[] {
 }
 
 export function clusterPlan(inv: Inventory, opts?: PlanOptionsInput): ClusterPlan {
-  const o = parsePlanOptions(opts ?? {});
+  const o = resolvePlanOptions(inv.plan, opts);
   return { schema: CLUSTER_PLAN_SCHEMA, version: PLAN_VERSION, cluster: inv.name, kubernetesVersion: o.kubernetesVersion, manifests: clusterManifests() };
 }
 

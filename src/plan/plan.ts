@@ -6,7 +6,7 @@ import { controlplanePart } from "./controlplane.js";
 import { etcdPart } from "./etcd.js";
 import { loadbalancerPart } from "./loadbalancer.js";
 import { nodePart, podRoutes } from "./node.js";
-import { parsePlanOptions, type PlanOptions, type PlanOptionsInput } from "./options.js";
+import { resolvePlanOptions, type PlanOptionsInput } from "./options.js";
 import { mergeParts, type Part } from "./part.js";
 import * as paths from "./paths.js";
 import { PLAN_SCHEMA, PLAN_VERSION, type HostPlan, type PlanCertificate } from "./schema.js";
@@ -40,15 +40,16 @@ function certificates(inv: Inventory, host: Host): PlanCertificate[] {
   });
 }
 
-/** Accepts parsed options or their input form (defaults filled in here). */
-function options(o: PlanOptions | PlanOptionsInput | undefined): PlanOptions {
-  return parsePlanOptions(o ?? {});
-}
 
+/**
+ * `opts` lay over the inventory's `plan` section (a deployment's choices,
+ * e.g. the local cluster's failCgroupV1: false); the plan records no trace of
+ * where an option came from, only its effect.
+ */
 export function hostPlan(inv: Inventory, hostName: string, opts?: PlanOptionsInput): HostPlan {
   const host = findHost(inv, hostName);
   if (!host) throw new InputError(`no host "${hostName}" in the inventory (hosts: ${inv.hosts.map((h) => h.name).join(", ")})`, { where: "HOST" });
-  const o = options(opts);
+  const o = resolvePlanOptions(inv.plan, opts);
   const parts: Partial<Part>[] = [];
   if (host.role === "etcd") parts.push(etcdPart(inv, host, o));
   if (host.role === "controlplane") parts.push(controlplanePart(inv, host));
