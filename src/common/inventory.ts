@@ -3,6 +3,7 @@ import { z } from "zod";
 import { durationSchema } from "./duration.js";
 import { InputError, parseInput, readInputFile } from "./errors.js";
 import { cidrContains, cidrsOverlap, isIpAddress, parseCidr } from "./ip.js";
+import { planOptionsSchema } from "../plan/options.js";
 
 /**
  * The inventory: the one file an operator writes. Every name, address, SAN,
@@ -68,6 +69,8 @@ export const inventorySchema = z
       .object({ addresses: z.array(z.string().url()).min(1) })
       .strict()
       .optional(),
+    /** What the deployment chooses beyond the inventory (src/plan/options.ts, docs/plan.md): kubelet, containerd, keepalived, ... */
+    plan: planOptionsSchema.partial().optional(),
   })
   .strict()
   .superRefine((inv, ctx) => {
