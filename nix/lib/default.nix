@@ -34,9 +34,12 @@ rec {
   readPlans =
     dir:
     let
-      names = builtins.filter (n: builtins.match ".*\\.json" n != null) (
-        builtins.attrNames (builtins.readDir dir)
-      );
+      # The cluster plan may sit beside the host plans; it is no node.
+      isHostPlan =
+        n:
+        builtins.match ".*\\.json" n != null
+        && (builtins.fromJSON (builtins.readFile (dir + "/${n}"))).schema or null != "hak.cluster-plan/v1";
+      names = builtins.filter isHostPlan (builtins.attrNames (builtins.readDir dir));
       plan =
         file:
         let
