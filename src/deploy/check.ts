@@ -21,7 +21,7 @@ import { apiServerUrl, etcdClientUrl, etcdClientUrls, hostUrl } from "./topology
  * etcdctl on etcd hosts; certificates are parsed here, keys are never read.
  */
 
-/** Where the agent keeps things on a host; the NixOS modules use the same (nix/lib/paths.nix). */
+/** Where the agent keeps things on a host; the host plans name the same (src/plan/paths.ts). */
 export interface HostPaths {
   agentUrl: string;
   certDir: string;
