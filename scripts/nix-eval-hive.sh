@@ -35,7 +35,8 @@ plans="${3:?$usage}"
 [ -f "$lib_dir/default.nix" ] || lib_dir="$lib_dir/lib"
 [ -f "$lib_dir/default.nix" ] || { echo "no nixpkgs lib at $1 (expected lib/default.nix)" >&2; exit 2; }
 [ -f "$colmena/src/nix/hive/eval.nix" ] || { echo "no Colmena source at $2 (expected src/nix/hive/eval.nix)" >&2; exit 2; }
-ls "$plans"/*.json >/dev/null 2>&1 || { echo "no plans (*.json) in $3" >&2; exit 2; }
+host_plans=$(grep -l '"schema": "hak.plan/v1"' "$3"/*.json 2>/dev/null || true)
+[ -n "$host_plans" ] || { echo "no host plans (*.json of schema hak.plan/v1) in $3" >&2; exit 2; }
 lib_dir="$(realpath "$lib_dir")"; colmena="$(realpath "$colmena")"; plans="$(realpath "$plans")"
 
 work="$(mktemp -d)"
@@ -61,7 +62,7 @@ evaluate() {
 start=$(date +%s.%N)
 evaluate "$work/eval.json"
 end=$(date +%s.%N)
-echo "evaluated $(ls "$plans"/*.json | wc -l) hosts through $(basename "$colmena")'s makeHive in $(echo "$end - $start" | bc) s"
+echo "evaluated $(echo "$host_plans" | wc -l) hosts through $(basename "$colmena")'s makeHive in $(echo "$end - $start" | bc) s"
 
 failed=0
 control() {
@@ -90,7 +91,7 @@ fi
 control "a port given as a string" '[ { networking.firewall.allowedTCPPorts = [ "6443" ]; } ]' "is not of type"
 control "a unit name without its type" '[ { systemd.services.kube-apiserver.wantedBy = [ "multi-user" ]; } ]' "is not of type"
 control "an option the NixOS modules do not have (nixpkgs' kubernetes)" '[ { services.kubernetes.addons.dns.enable = false; } ]' "does not exist"
-control "a plan program no package provides" '[ ({ lib, ... }: { hak.plan = lib.mkForce ((import '"$root"'/nix/lib).readPlan '"$(ls "$plans"/*.json | head -1)"' // { services = [ { name = "x"; program = "no-such-program"; args = [ ]; after = [ ]; reload.kind = "none"; description = "x"; } ]; }); }) ]' "maps to no package"
+control "a plan program no package provides" '[ ({ lib, ... }: { hak.plan = lib.mkForce ((import '"$root"'/nix/lib).readPlan '"$(realpath "$(echo "$host_plans" | head -1)")"' // { services = [ { name = "x"; program = "no-such-program"; args = [ ]; after = [ ]; reload.kind = "none"; description = "x"; } ]; }); }) ]' "maps to no package"
 
 node --input-type=module - "$work/eval.json" "$(basename "$colmena")" "$failed" <<'JS'
 import { readFileSync } from "node:fs";
@@ -156,6 +157,14 @@ for (const [name, n] of Object.entries(nodes)) {
   const restricted = [...n.planFirewall.tcp, ...n.planFirewall.udp].filter((r) => r.from).map((r) => `${r.port ?? r.range.join("-")}`);
   console.log(`  firewall: open tcp ${fw.allowedTCPPorts.join(",") || "-"} ${fw.allowedTCPPortRanges.map((r) => `${r.from}-${r.to}`).join(",")}, udp ${fw.allowedUDPPorts.join(",") || "-"} ${fw.allowedUDPPortRanges.map((r) => `${r.from}-${r.to}`).join(",")}; from the plan's sources only: ${[...new Set(restricted)].join(",") || "-"}`);
 }
+const v = JSON.parse(readFileSync(file, "utf8")).vault;
+console.log(`== OpenBao node (nixosModules.vault)`);
+for (const m of v.failedAssertions) fail(`vault assertion: ${m}`);
+if (v.loadCredential !== null) fail("OpenBao's TLS files come through LoadCredential (copied once at start)");
+if (!v.listener.tls_cert_file.startsWith("/var/lib/hak-openbao-tls/") || !v.listener.tls_key_file.startsWith("/var/lib/hak-openbao-tls/")) fail(`listener TLS not read by path: ${JSON.stringify(v.listener)}`);
+if (!v.pathUnit.PathChanged?.includes(v.listener.tls_cert_file)) fail("no path unit watching the certificate");
+if (!v.reloadUnit.endsWith("systemctl reload openbao.service")) fail(`the path unit does not reload openbao: ${v.reloadUnit}`);
+console.log(`  listener ${v.listener.tls_cert_file} / ${v.listener.tls_key_file} read by path (no LoadCredential); group ${v.supplementaryGroups}; a change of ${v.pathUnit.PathChanged.join(", ")} runs: ${v.reloadUnit.replace(/^.*\/bin\//, "")} (SIGHUP)`);
 const lock = Object.entries(pkg.resolved).filter(([k]) => k !== "");
 const byIntegrity = lock.filter(([, v]) => v?.startsWith("file:/nix/store/")).length;
 if (byIntegrity !== lock.length) fail(`package: ${lock.length - byIntegrity} lock entries not fetched`);

@@ -142,6 +142,40 @@ in
       };
     }).processFlake.__schema;
   nodes = lib.mapAttrs report hive.nodes;
+  # An OpenBao node (nixosModules.vault) beside the hive: TLS by path, reloaded on change.
+  vault =
+    let
+      c =
+        (stub.evalConfig {
+          modules = [
+            (flakeDir + "/nix/modules/vault.nix")
+            {
+              networking.hostName = "vault1";
+              hak.vaultServer = {
+                enable = true;
+                address = "10.240.0.5";
+                peers = [
+                  "https://10.240.0.5:8200"
+                  "https://10.240.0.6:8200"
+                  "https://10.240.0.7:8200"
+                ];
+              };
+            }
+          ];
+        }).config;
+      unit = c.systemd.services.openbao.serviceConfig;
+    in
+    builtins.deepSeq c.systemd {
+      failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
+      listener = c.services.openbao.settings.listener.default;
+      retryJoinCa = map (j: j.leader_ca_cert_file) c.services.openbao.settings.storage.raft.retry_join;
+      loadCredential = unit.LoadCredential or null;
+      supplementaryGroups = unit.SupplementaryGroups;
+      pathUnit = c.systemd.paths.openbao-tls.pathConfig;
+      reloadUnit = c.systemd.services.openbao-tls.serviceConfig.ExecStart;
+      tmpfiles = c.systemd.tmpfiles.rules;
+    };
+
   package =
     let
       hak = outputs.packages.x86_64-linux.hak;
