@@ -93,9 +93,10 @@ control "a unit name without its type" '[ { systemd.services.kube-apiserver.want
 control "an option the NixOS modules do not have (nixpkgs' kubernetes)" '[ { services.kubernetes.addons.dns.enable = false; } ]' "does not exist"
 control "a plan program no package provides" '[ ({ lib, ... }: { hak.plan = lib.mkForce ((import '"$root"'/nix/lib).readPlan '"$(realpath "$(echo "$host_plans" | head -1)")"' // { services = [ { name = "x"; program = "no-such-program"; args = [ ]; after = [ ]; reload.kind = "none"; description = "x"; } ]; }); }) ]' "maps to no package"
 
-node --input-type=module - "$work/eval.json" "$(basename "$colmena")" "$failed" <<'JS'
+node --input-type=module - "$work/eval.json" "$(basename "$colmena")" "$failed" "$plans" <<'JS'
 import { readFileSync } from "node:fs";
-const [file, release, negFailed] = process.argv.slice(2);
+import { dirname, join } from "node:path";
+const [file, release, negFailed, plansDir] = process.argv.slice(2);
 const { schema, nodes, package: pkg } = JSON.parse(readFileSync(file, "utf8"));
 let failed = Number(negFailed);
 const fail = (m) => { console.log(`  FAILED: ${m}`); failed++; };
@@ -140,6 +141,18 @@ for (const [name, n] of Object.entries(nodes)) {
     const su = /script_user (\S+)/.exec(f.content);
     if (su && !n.users[su[1]]) fail(`${f.path}: script_user ${su[1]} is not a user of the host`);
     if (su) console.log(`  keepalived script_user ${su[1]}: a system user of the host; enable_script_security ${/enable_script_security/.test(f.content) ? "on" : "OFF"}`);
+  }
+  // A consumer that is not root must be able to reach its files: every
+  // planned folder above them lets others traverse (x) unless it owns it.
+  const plan = JSON.parse(readFileSync(join(plansDir, `${name}.json`), "utf8"));
+  for (const o of plan.agent.outputs.filter((o) => o.owner !== "root")) {
+    for (const f of [o.keyFile, o.certFile, o.path].filter(Boolean)) {
+      for (let d = dirname(f); d !== "/"; d = dirname(d)) {
+        const dir = plan.directories.find((x) => x.path === d);
+        if (dir && (dir.owner ?? "root") !== o.owner && (parseInt(dir.mode, 8) & 0o001) === 0)
+          fail(`${o.name}: ${o.owner} cannot reach ${f}: ${d} is ${dir.mode} ${dir.owner ?? "root"}`);
+      }
+    }
   }
   const open = (rules) => rules.filter((r) => !r.from);
   const fw = n.firewall;
