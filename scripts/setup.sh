@@ -31,9 +31,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-# keepalived's track-script user of the load-balancer plans (as the NixOS
-# module creates it on a host): `keepalived --config-test` on the plan's
-# keepalived.conf drops the haproxy check when script_user does not exist.
+# keepalived runs its track script as this user (the host plan's script_user;
+# src/plan/loadbalancer.ts): `keepalived --config-test` and the local cluster need it.
 if [ "$(id -u)" = 0 ] && ! id hak-keepalived-script >/dev/null 2>&1; then
   useradd --system --no-create-home --shell /usr/sbin/nologin hak-keepalived-script
 fi
