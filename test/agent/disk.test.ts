@@ -38,7 +38,7 @@ function auditSigns(): number {
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as { type: string; request?: { path?: string } })
-    .filter((e) => e.type === "response" && /\/sign\/etcd-server-etcd1$/.test(e.request?.path ?? "")).length;
+    .filter((e) => e.type === "response" && /\/sign\/etcd-server\.etcd1$/.test(e.request?.path ?? "")).length;
 }
 
 function fill(dir: string): string {
@@ -82,7 +82,7 @@ function dueAgent(onSign?: (ev: VaultRequestEvent) => void) {
     now: () => Date.now() + offset,
     onVaultRequest: (ev) => {
       // The identity (on another disk) may renew too; only this output's signatures count.
-      if (vaultOperation(ev.path) !== "sign" || !ev.path.endsWith("/etcd-server-etcd1")) return;
+      if (vaultOperation(ev.path) !== "sign" || !ev.path.endsWith("/etcd-server.etcd1")) return;
       signs.push(ev);
       onSign?.(ev);
     },
