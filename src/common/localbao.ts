@@ -380,9 +380,15 @@ export interface LocalClusterOptions {
   /**
    * Raft's performance_multiplier: 1 (hak's choice, the production setting
    * Vault's documentation recommends) scales heartbeat and election timeouts
-   * to their fastest; 0 leaves the server default (equivalent to 5).
+   * to their fastest; 0 leaves the line out, for the server default (equivalent to 5).
    */
   performanceMultiplier?: number;
+}
+
+/** OpenBao 2.7 refuses an explicit 0 ("HeartbeatTimeout is too low"): the server default is had by leaving the line out. */
+function raftTiming(opts: LocalClusterOptions): string {
+  const m = opts.performanceMultiplier ?? 1;
+  return m > 0 ? `  performance_multiplier = ${m}\n` : "";
 }
 
 function raftNodeConfig(stateDir: string, i: number, ports: { api: number; cluster: number }[], opts: LocalClusterOptions = {}): string {
@@ -403,8 +409,7 @@ log_level     = "warn"
 storage "raft" {
   path    = "${stateDir}/node${i}"
   node_id = "node${i}"
-  performance_multiplier = ${opts.performanceMultiplier ?? 1}
-${joins}
+${raftTiming(opts)}${joins}
 }
 listener "tcp" {
   address         = "127.0.0.1:${me.api}"
