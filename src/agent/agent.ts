@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { mapLimit } from "../common/async.js";
 import { errorMessage } from "../common/errors.js";
-import { latePoint } from "../common/lifetime.js";
+import { certLife } from "../common/lifetime.js";
 import type { AgentConfig, CertificateOutput, KubeconfigOutput, OutputConfig, SecretOutput } from "./config.js";
 import { actionKey, actionLabel, runAction } from "./actions.js";
 import { AgentMetrics } from "./metrics.js";
@@ -23,9 +23,7 @@ import {
   backoffDelay,
   failureKind,
   flushAt,
-  isLate,
   keepUnwritten,
-  lifeStart,
   probeDelay,
   recoveryDelay,
   renewalTime,
@@ -265,7 +263,7 @@ export class Agent {
     }
     const own = ownership(out, r.where);
     let u = r.unwritten;
-    if (u && !keepUnwritten(now, lifeStart(u.notBefore, u.notAfter, u.obtainedAt), u.notAfter)) {
+    if (u && !keepUnwritten(now, certLife(u.notBefore, u.notAfter, { obtainedAt: u.obtainedAt }).signedAt, u.notAfter)) {
       this.log.info({ output: out.name, serial: u.content.serial }, "dropping a signed certificate never written: it is due for renewal itself");
       u = undefined;
     }
@@ -303,7 +301,7 @@ export class Agent {
     if (!f) return undefined;
     if (r.serial !== f.serial || !r.renewAt) {
       r.serial = f.serial;
-      r.renewAt = renewalTime(lifeStart(f.notBefore, f.notAfter, disk.obtainedAt), f.notAfter, this.cfg.renewal.jitter, this.random);
+      r.renewAt = renewalTime(certLife(f.notBefore, f.notAfter, { obtainedAt: disk.obtainedAt }).signedAt, f.notAfter, this.cfg.renewal.jitter, this.random);
     }
     return r.renewAt;
   }
@@ -393,8 +391,8 @@ export class Agent {
       if (r.out.type !== "certificate") continue;
       const disk = readCertOnDisk(r.out);
       const f = disk.facts;
-      const start = f && lifeStart(f.notBefore, f.notAfter, disk.obtainedAt);
-      if (!f || !start || !isLate(now, start, f.notAfter)) continue;
+      const life = f && certLife(f.notBefore, f.notAfter, { obtainedAt: disk.obtainedAt });
+      if (!f || !life || now < life.lateAt) continue;
       const expired = now >= f.notAfter;
       if (expired ? r.expiredReported === f.serial : r.lateReported === f.serial) continue;
       r.lateReported = f.serial;
@@ -405,7 +403,7 @@ export class Agent {
         state: expired ? "expired" : "late",
         serial: f.serial,
         notAfter: f.notAfter.toISOString(),
-        lateSince: latePoint(start, f.notAfter).toISOString(),
+        lateSince: life.lateAt.toISOString(),
         lastError: r.lastError,
       };
       this.log.error(body, expired ? "certificate has expired without renewal" : "certificate is late: in its last sixth of life without renewal");
@@ -498,7 +496,7 @@ export function outputStatus(r: Runtime, now: Date): OutputStatus {
     const v = reuseVerdict(disk, wantedCert(r.out), now, r.renewAt);
     const reason = v.reuse ? undefined : v.reason;
     if (!disk.keyMatches || !disk.signedByCa) return { ...base, ...info, health: "invalid", reason };
-    if (isLate(now, lifeStart(f.notBefore, f.notAfter, disk.obtainedAt), f.notAfter)) return { ...base, ...info, health: "late", reason };
+    if (now >= certLife(f.notBefore, f.notAfter, { obtainedAt: disk.obtainedAt }).lateAt) return { ...base, ...info, health: "late", reason };
     return { ...base, ...info, health: "valid", reason };
   }
   const present = secretOnDisk(r.out) !== undefined;
@@ -514,7 +512,7 @@ export function checkOutputs(cfg: AgentConfig, now: Date): OutputStatus[] {
       const disk = readCertOnDisk(out);
       const f = disk.facts!;
       // The nominal point, without jitter.
-      const nominal = renewalTime(lifeStart(f.notBefore, f.notAfter, disk.obtainedAt), f.notAfter, 0, () => 0.5);
+      const nominal = certLife(f.notBefore, f.notAfter, { obtainedAt: disk.obtainedAt }).dueAt;
       st.renewAt = nominal.toISOString();
       const v = reuseVerdict(disk, wantedCert(out), now, nominal);
       st.reason = v.reuse ? undefined : v.reason;

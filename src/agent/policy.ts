@@ -1,4 +1,4 @@
-import { latePoint, RENEW_FRACTION } from "../common/lifetime.js";
+import { renewalPoint } from "../common/lifetime.js";
 import { profileFromOu } from "../common/names.js";
 import type { CertFacts } from "../common/x509.js";
 
@@ -12,7 +12,8 @@ import type { CertFacts } from "../common/x509.js";
 export type Random = () => number;
 
 /**
- * When to renew a certificate: 2/3 through its lifetime, moved by a random
+ * When to renew a certificate (`notBefore`: when it was signed, certLife's
+ * signedAt): 2/3 through its lifetime, moved by a random
  * amount of up to ±`jitter` of the lifetime, so a fleet issued in one burst
  * does not renew in one burst. With jitter ≤ 0.15 the latest renewal (0.817)
  * still comes before the late point (5/6 ≈ 0.833). Truncated to whole
@@ -24,27 +25,9 @@ export function renewalTime(notBefore: Date, notAfter: Date, jitter: number, ran
   const life = notAfter.getTime() - nb;
   if (life <= 0) return new Date(nb);
   const offset = (random() * 2 - 1) * jitter * life;
-  const t = nb + life * RENEW_FRACTION + offset;
+  // lifetime.ts's due point, moved by the jitter.
+  const t = renewalPoint(notBefore, notAfter).getTime() + offset;
   return new Date(Math.floor(t / 1000) * 1000);
-}
-
-/**
- * Where a certificate's life starts for renewal and late points: its
- * notBefore, or when the agent obtained it if that is later. Vault roles
- * backdate notBefore (hak's by up to 5 minutes, as kubeadm, against clock skew);
- * for a short-lived certificate that backdate is a large part of the
- * lifetime, and measuring from notBefore would make it due the moment it
- * arrives.
- */
-export function lifeStart(notBefore: Date, notAfter: Date, obtainedAt: Date | undefined): Date {
-  // A recorded time outside the validity (a clock that jumped) is not trusted.
-  const t = obtainedAt?.getTime();
-  return t !== undefined && t > notBefore.getTime() && t < notAfter.getTime() ? obtainedAt! : notBefore;
-}
-
-/** Late: the last sixth of life reached without a renewal (the certificate on disk is still this one). */
-export function isLate(now: Date, notBefore: Date, notAfter: Date): boolean {
-  return now.getTime() >= latePoint(notBefore, notAfter).getTime();
 }
 
 export interface BackoffSettings {
@@ -122,8 +105,7 @@ export function failureKind(facts: { local: boolean; vault: { status: number | u
  * fresh one would be due at once anyway).
  */
 export function keepUnwritten(now: Date, notBefore: Date, notAfter: Date): boolean {
-  const nb = notBefore.getTime();
-  return now.getTime() < nb + (notAfter.getTime() - nb) * RENEW_FRACTION;
+  return now.getTime() < renewalPoint(notBefore, notAfter).getTime();
 }
 
 /** What the agent wants an output's certificate to be. */

@@ -9,7 +9,7 @@ import type { VaultRequestEvent } from "../../src/common/vault.js";
 import { Agent } from "../../src/agent/agent.js";
 import type { AgentConfig, CertificateOutput } from "../../src/agent/config.js";
 import { readCertOnDisk } from "../../src/agent/outputs.js";
-import { lifeStart } from "../../src/agent/policy.js";
+import { certLife } from "../../src/common/lifetime.js";
 import { vaultOperation } from "../../src/agent/metrics.js";
 import { certOutput, hostConfig, loopbackInventory, memoryLogger, startLab, type Lab } from "./fixture.js";
 
@@ -73,7 +73,7 @@ afterAll(async () => {
 function dueAgent(onSign?: (ev: VaultRequestEvent) => void) {
   // Past every jittered renewal point (2/3 ± 0.1 of the life, measured from when the agent obtained it), before the late point.
   const disk = readCertOnDisk(cfg.outputs[1] as CertificateOutput);
-  const start = lifeStart(disk.facts!.notBefore, disk.facts!.notAfter, disk.obtainedAt).getTime();
+  const start = certLife(disk.facts!.notBefore, disk.facts!.notAfter, { obtainedAt: disk.obtainedAt }).signedAt.getTime();
   let offset = start + 0.79 * (disk.facts!.notAfter.getTime() - start) - Date.now();
   const signs: VaultRequestEvent[] = [];
   const mem = memoryLogger();

@@ -7,9 +7,7 @@ import {
   backoffDelay,
   failureKind,
   flushAt,
-  isLate,
   keepUnwritten,
-  lifeStart,
   probeDelay,
   recoveryDelay,
   renewalTime,
@@ -57,18 +55,6 @@ describe("renewalTime", () => {
   });
 });
 
-describe("isLate", () => {
-  it.each([
-    [0, false],
-    [20 * H, false],
-    [24.99 * H, false],
-    [25 * H, true],
-    [29 * H, true],
-    [31 * H, true],
-  ])("30h certificate, %i ms in: late=%s", (ms, late) => {
-    expect(isLate(at(ms), t0, at(30 * H))).toBe(late);
-  });
-});
 
 describe("backoffDelay", () => {
   const s = { min: 1, max: 300 };
@@ -154,17 +140,6 @@ describe("action debouncing", () => {
     for (let t = 2000; t < 20_000; t += 1000) p = addPending(p, [{ key: "reload etcd", action: "x" }], t);
     expect(flushAt(p!, 2000, 10_000)).toBe(11_000);
     expect(addPending(undefined, [], 5)).toBeUndefined();
-  });
-});
-
-describe("lifeStart", () => {
-  it.each([
-    ["no record", undefined, 0],
-    ["obtained after the backdated notBefore", at(5 * 60_000), 5 * 60_000],
-    ["recorded before notBefore", at(-H), 0],
-    ["recorded after notAfter (a clock that jumped)", at(31 * H), 0],
-  ])("%s", (_n, obtained, expected) => {
-    expect(lifeStart(t0, at(30 * H), obtained).getTime() - t0.getTime()).toBe(expected);
   });
 });
 

@@ -7,7 +7,7 @@ import { certFacts } from "../../src/common/x509.js";
 import { Agent } from "../../src/agent/agent.js";
 import type { AgentConfig, CertificateOutput } from "../../src/agent/config.js";
 import { readCertOnDisk } from "../../src/agent/outputs.js";
-import { lifeStart } from "../../src/agent/policy.js";
+import { certLife } from "../../src/common/lifetime.js";
 import { agentApp } from "../../src/agent/http.js";
 import { certOutput, hostConfig, loopbackInventory, memoryLogger, startLab, type Lab } from "./fixture.js";
 
@@ -120,7 +120,7 @@ describe("late, then expired: the signals stay on", () => {
     const cfg: AgentConfig = { ...cfg0, lateWebhook: `http://127.0.0.1:${(hook.address() as { port: number }).port}/hak` };
     const disk = readCertOnDisk(cfg.outputs[1] as CertificateOutput);
     const notAfter = disk.facts!.notAfter.getTime();
-    const start = lifeStart(disk.facts!.notBefore, disk.facts!.notAfter, disk.obtainedAt).getTime();
+    const start = certLife(disk.facts!.notBefore, disk.facts!.notAfter, { obtainedAt: disk.obtainedAt }).signedAt.getTime();
     let now = start + 0.9 * (notAfter - start); // in its last sixth
     const agent = new Agent(cfg, { log: memoryLogger().log, now: () => now });
     const app = agentApp(agent, agent.metrics.registry);
