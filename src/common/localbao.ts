@@ -445,7 +445,22 @@ export async function startLocalCluster(stateDir: string, n = 3, opts: LocalClus
     await waitActive(new VaultClient({ addresses: [`https://127.0.0.1:${ports[0]!.api}`], tls: { ca: caPem }, token: init.root_token }), join(dir, "node0.log"));
     // A local cluster need not wait the default 10 s before promoting a joined node to voter.
     const first = new VaultClient({ addresses: [`https://127.0.0.1:${ports[0]!.api}`], tls: { ca: caPem }, token: init.root_token });
-    await first.write("sys/storage/raft/autopilot/configuration", { server_stabilization_time: "2s" }).finally(() => first.close());
+    // Retried: a loaded machine can see the new leader step down and re-elect once ("local node not active") right after unseal.
+    try {
+      for (let i = 0; ; i++) {
+        const ok = await first.write("sys/storage/raft/autopilot/configuration", { server_stabilization_time: "2s" }).then(
+          () => true,
+          (err: unknown) => {
+            if (i >= 60) throw err;
+            return false;
+          },
+        );
+        if (ok) break;
+        await sleep(500);
+      }
+    } finally {
+      await first.close();
+    }
     // Followers join through retry_join once unsealed; unseal is retried until the join has happened.
     for (let i = 1; i < n; i++) {
       const deadline = Date.now() + 60_000;
