@@ -5,6 +5,7 @@ import { InputError, parseInput, readInputFile } from "./errors.js";
 import { cidrContains, cidrsOverlap, isIpAddress, parseCidr, unusableAddress } from "./ip.js";
 import { objectNameClashes, HOST_SEPARATOR } from "./names.js";
 import { PROFILES, PROFILE_NAMES } from "./profiles.js";
+import { planOptionsSchema } from "../plan/options.js";
 
 /**
  * The inventory: the one file an operator writes. Every name, address, SAN,
@@ -65,9 +66,17 @@ export const vaultAddress = z.string().superRefine((s, ctx) => {
 });
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, "not a CIDR such as 10.32.0.0/24 (host bits must be zero)");
 
+/** Node names Colmena reserves in a hive (its eval.nix `reservedNames`): a host so named cannot be deployed. */
+export const COLMENA_RESERVED_NAMES = ["meta", "defaults", "network"] as const;
+
+const deployableHostName = hostName.refine(
+  (n) => !(COLMENA_RESERVED_NAMES as readonly string[]).includes(n),
+  (n) => ({ message: `"${n}" is reserved by Colmena (${COLMENA_RESERVED_NAMES.join(", ")} are not node names); rename the host` }),
+);
+
 export const hostSchema = z
   .object({
-    name: hostName,
+    name: deployableHostName,
     role: z.enum(HOST_ROLES, { errorMap: () => ({ message: `must be one of ${HOST_ROLES.join(", ")}` }) }),
     address: ipAddress,
   })
@@ -101,6 +110,8 @@ export const inventorySchema = z
       .object({ addresses: z.array(vaultAddress).min(1) })
       .strict()
       .optional(),
+    /** What the deployment chooses beyond the inventory (src/plan/options.ts, docs/plan.md): kubelet, containerd, keepalived, ... */
+    plan: planOptionsSchema.partial().optional(),
   })
   .strict()
   .superRefine((inv, ctx) => {

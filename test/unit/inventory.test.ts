@@ -45,6 +45,11 @@ describe("inventory", () => {
     [{ ...base, hosts: [...base.hosts, { name: "w1", role: "minion", address: "10.240.0.31" }] }, "hosts[2].role: must be one of etcd, controlplane, worker, loadbalancer"],
     [{ ...base, hosts: [...base.hosts, { name: "Worker_1", role: "worker", address: "10.240.0.31" }] }, "hosts[2].name: must be a lowercase DNS label"],
     [{ ...base, hosts: [...base.hosts, { name: "etcd1", role: "worker", address: "10.240.0.31" }] }, 'hosts[2].name: duplicate host name "etcd1" (also hosts[0])'],
+    // Colmena's reserved node names (its eval.nix): the hive would not evaluate.
+    ...["network", "meta", "defaults"].map((n): [unknown, string] => [
+      { ...base, hosts: [...base.hosts, { name: n, role: "worker", address: "10.240.0.31" }] },
+      `hosts[2].name: "${n}" is reserved by Colmena`,
+    ]),
     [{ ...base, hosts: [...base.hosts, { name: "w1", role: "worker", address: "10.240.0.11" }] }, "hosts[2].address: duplicate address 10.240.0.11 (also hosts[0])"],
     [{ ...base, serviceCidr: "10.32.0.1/24" }, "serviceCidr: not a CIDR"],
     [{ ...base, podCidr: "10.32.0.0/16" }, "podCidr: overlaps serviceCidr"],
