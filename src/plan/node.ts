@@ -42,33 +42,38 @@ export function podRoutes(inv: Inventory, host: Host): PlanRoute[] {
 
 function containerdToml(opts: PlanOptions): string {
   const systemd = opts.kubelet.cgroupDriver === "systemd";
-  const cri = 'plugins."io.containerd.grpc.v1.cri"';
-  // Config version 2: read by containerd 1.6/1.7 and migrated on the fly by 2.x.
+  const images = "plugins.'io.containerd.cri.v1.images'";
+  const runtime = "plugins.'io.containerd.cri.v1.runtime'";
+  const q = JSON.stringify;
+  // Config version 3: containerd 2.x, what NixOS 26.05 and the local cluster run (1.x reads only version 2).
   return [
     "# containerd for the kubelet (CRI). Written by hak from the host plan.",
-    "version = 2",
-    `root = ${JSON.stringify(paths.CONTAINERD_ROOT_DIR)}`,
-    `state = ${JSON.stringify(paths.CONTAINERD_STATE_DIR)}`,
+    "version = 3",
+    `root = ${q(paths.CONTAINERD_ROOT_DIR)}`,
+    `state = ${q(paths.CONTAINERD_STATE_DIR)}`,
     "",
     "[grpc]",
-    `  address = ${JSON.stringify(paths.CONTAINERD_SOCKET)}`,
+    `  address = ${q(paths.CONTAINERD_SOCKET)}`,
     "",
-    `[${cri}]`,
-    `  sandbox_image = ${JSON.stringify(opts.containerd.sandboxImage)}`,
+    `[${images}]`,
+    `  snapshotter = ${q(opts.containerd.snapshotter)}`,
     "",
-    `[${cri}.containerd]`,
-    `  snapshotter = ${JSON.stringify(opts.containerd.snapshotter)}`,
+    `[${images}.pinned_images]`,
+    `  sandbox = ${q(opts.containerd.sandboxImage)}`,
+    "",
+    `[${runtime}.containerd]`,
     '  default_runtime_name = "runc"',
     "",
-    `[${cri}.containerd.runtimes.runc]`,
+    `[${runtime}.containerd.runtimes.runc]`,
     '  runtime_type = "io.containerd.runc.v2"',
     "",
-    `[${cri}.containerd.runtimes.runc.options]`,
+    `[${runtime}.containerd.runtimes.runc.options]`,
     `  SystemdCgroup = ${systemd}`,
     "",
-    `[${cri}.cni]`,
-    `  bin_dir = ${JSON.stringify(paths.CNI_BIN_DIR)}`,
-    `  conf_dir = ${JSON.stringify(paths.CNI_CONF_DIR)}`,
+    `[${runtime}.cni]`,
+    // bin_dirs: containerd 2.1+ (bin_dir is deprecated there and refused beside it).
+    `  bin_dirs = [${q(paths.CNI_BIN_DIR)}]`,
+    `  conf_dir = ${q(paths.CNI_CONF_DIR)}`,
     "",
   ].join("\n");
 }
