@@ -388,3 +388,37 @@ describe("clusterPlan", () => {
     expect(binding.subjects).toEqual([{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: PROFILES.coredns.commonName(undefined) }]);
   });
 });
+
+describe("IPv6 inventories", () => {
+  const inv6 = parseInventory({
+    name: "six",
+    hostDomain: "k8s.test",
+    apiVip: "fd00:240::10",
+    serviceCidr: "fd00:32::/112",
+    podCidr: "fd00:200::/56",
+    vault: { addresses: ["https://[fd00:240::5]:8200"] },
+    hosts: [
+      { name: "etcd1", role: "etcd", address: "fd00:240::11" },
+      { name: "cp1", role: "controlplane", address: "fd00:240::21" },
+      { name: "w1", role: "worker", address: "fd00:240::31" },
+      { name: "lb1", role: "loadbalancer", address: "fd00:240::41" },
+      { name: "lb2", role: "loadbalancer", address: "fd00:240::42" },
+    ],
+  });
+
+  it("brackets addresses in URLs, gives /64 pod subnets, a ::/0 pod route and a /128 virtual IP", () => {
+    const ps = allHostPlans(inv6);
+    for (const p of ps) expect(hostPlanSchema.safeParse(JSON.parse(JSON.stringify(p))).success).toBe(true);
+    const cp = ps.find((p) => p.host.name === "cp1")!;
+    expect(argMap(cp, "kube-apiserver").get("etcd-servers")).toBe("https://[fd00:240::11]:2379");
+    expect(agentConfigSchema.parse(cp.agent).outputs.find((o) => o.name === "scheduler-kubeconfig")).toMatchObject({ server: "https://[fd00:240::21]:6443" });
+    expect([...nodePodCidrs(inv6).values()]).toEqual(["fd00:200::/64", "fd00:200:0:1::/64"]);
+    const w = ps.find((p) => p.host.name === "w1")!;
+    expect(JSON.parse(w.files.find((f) => f.path.endsWith(".conflist"))!.content).plugins[0].ipam.routes).toEqual([{ dst: "::/0" }]);
+    expect(agentConfigSchema.parse(w.agent).outputs.find((o) => o.name === "kubelet-kubeconfig")).toMatchObject({ server: "https://[fd00:240::10]:6443" });
+    const lb = ps.find((p) => p.host.name === "lb1")!;
+    expect(lb.files.find((f) => f.path.endsWith("keepalived.conf"))!.content).toContain("fd00:240::10/128");
+    expect(lb.files.find((f) => f.path.endsWith("haproxy.cfg"))!.content).toContain("bind [fd00:240::10]:6443");
+    expect(lb.files.find((f) => f.path.endsWith("haproxy.cfg"))!.content).toContain("server cp1 [fd00:240::21]:6443");
+  });
+});
