@@ -91,7 +91,12 @@ function cniConflist(podCidr: string): string {
         // Pod to pod across nodes keeps pod addresses (every host routes every node's pod subnet).
         ipMasq: false,
         hairpinMode: true,
-        ipam: { type: "host-local", ranges: [[{ subnet: podCidr }]], routes: [{ dst: v6 ? "::/0" : "0.0.0.0/0" }] },
+        ipam: {
+          type: "host-local",
+          ranges: [[{ subnet: podCidr }]],
+          routes: [{ dst: v6 ? "::/0" : "0.0.0.0/0" }],
+          dataDir: `${paths.CNI_STATE_DIR}/networks`,
+        },
       },
       { type: "portmap", capabilities: { portMappings: true } },
     ],
@@ -226,6 +231,7 @@ export function nodePart(inv: Inventory, host: Host, opts: PlanOptions): Part {
       { path: paths.CONTAINERD_STATE_DIR, mode: "0711" },
       { path: paths.CNI_CONF_DIR, mode: "0755" },
       { path: paths.CNI_BIN_DIR, mode: "0755" },
+      { path: paths.CNI_STATE_DIR, mode: "0700" },
     ],
     users: [],
     groups: [],
