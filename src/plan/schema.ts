@@ -77,6 +77,8 @@ export const serviceSchema = z
     capabilities: z.array(z.string().regex(/^CAP_[A-Z_]+$/)).optional(),
     /** Services of this plan (names) that must be started first. */
     after: z.array(name),
+    /** Agent outputs (names) whose files it reads: start it once the agent has written them. */
+    needs: z.array(z.string().min(1)),
     reload: reloadSchema,
     readiness: readinessSchema.optional(),
     /** What it is, one line (unit Description). */

@@ -120,6 +120,21 @@ describe("the agent config", () => {
     }
   });
 
+  it("each service names the agent outputs whose files it reads (a consumer starts it once they are written)", () => {
+    const needs = (host: string, svc: string) => byName(host).services.find((s) => s.name === svc)!.needs;
+    expect(needs("controlplane1", "kube-apiserver")).toEqual(["apiserver-etcd-client", "apiserver", "apiserver-kubelet-client", "front-proxy-client", "service-account-key", "service-account-pub"]);
+    expect(needs("controlplane1", "kube-scheduler")).toEqual(["scheduler-kubeconfig"]);
+    expect(needs("worker1", "kubelet")).toEqual(["kubelet", "kubelet-kubeconfig", "kubelet-serving"]);
+    expect(needs("worker1", "coredns")).toEqual(["coredns-kubeconfig"]);
+    expect(needs("etcd2", "etcd")).toEqual(["etcd-server", "etcd-peer"]);
+    expect(needs("loadbalancer1", "haproxy")).toEqual([]);
+    // Every name is an output of the host's agent config.
+    for (const p of plans) {
+      const names = new Set(p.agent.outputs.map((o) => o.name));
+      for (const s of p.services) for (const n of s.needs) expect(names.has(n), `${p.host.name} ${s.name} ${n}`).toBe(true);
+    }
+  });
+
   it("without a Vault address anywhere the plan is refused, naming the field", () => {
     const { vault: _v, ...noVault } = demo;
     expect(() => hostPlan(noVault as Inventory, "etcd1")).toThrow(InputError);
