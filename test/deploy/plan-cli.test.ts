@@ -24,6 +24,13 @@ describe("hak-deploy plan", () => {
     expect(r.out).toMatch(/\/etc\/hak\/kubelet\/config\.yaml\s+0644\s+\d+\s+kubelet/);
   });
 
+  it("--files prints each config file's content under its path", async () => {
+    const r = await run(["plan", "loadbalancer2", "-i", demo, "--files"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("--- /etc/hak/keepalived/keepalived.conf (0644)\n# keepalived on the load balancers");
+    expect(r.out).toMatch(/--- \/etc\/hak\/haproxy\/haproxy\.cfg \(0644\)\n(?:.*\n)*?\s+server controlplane3 10\.240\.0\.23:6443 check/);
+  });
+
   it("--json is the plan, exactly as the hive holds it", async () => {
     const r = await run(["plan", "worker2", "-i", demo, "--json"]);
     expect(r.code).toBe(0);
