@@ -1,9 +1,9 @@
+import { planOptionsSchema } from "../plan/options.js";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { durationSchema } from "./duration.js";
 import { InputError, parseInput, readInputFile } from "./errors.js";
 import { cidrContains, cidrsOverlap, isIpAddress, parseCidr } from "./ip.js";
-import { planOptionsSchema } from "../plan/options.js";
 
 /**
  * The inventory: the one file an operator writes. Every name, address, SAN,
