@@ -61,6 +61,7 @@ function containerdToml(opts: PlanOptions): string {
     `[${images}.pinned_images]`,
     `  sandbox = ${q(opts.containerd.sandboxImage)}`,
     "",
+    ...(opts.containerd.restrictOomScoreAdj ? [`[${runtime}]`, "  restrict_oom_score_adj = true", ""] : []),
     `[${runtime}.containerd]`,
     '  default_runtime_name = "runc"',
     "",

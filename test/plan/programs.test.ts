@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadInventory } from "../../src/common/inventory.js";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
-import { allHostPlans, relocatePlan, type HostPlan } from "../../src/plan/index.js";
+import { allHostPlans, hostPlan, relocatePlan, type HostPlan, type PlanOptionsInput } from "../../src/plan/index.js";
 import { COREDNS_CONFIG_FILE, CONTAINERD_CONFIG_FILE, KUBE_PROXY_CONFIG_FILE, KUBELET_CONFIG_FILE } from "../../src/plan/node.js";
 
 /**
@@ -27,6 +27,8 @@ const demo = loadInventory(join(PROJECT_ROOT, "examples", "demo-cluster.yaml"));
 const dir = mkdtempSync(join(tmpdir(), "hak-plan-programs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const plans = allHostPlans(demo, { kubelet: { failCgroupV1: false }, containerd: { sandboxImage: "hak.local/pause:3.10.1" } });
+
+const hostPlanOf = (name: string, extra: PlanOptionsInput) => hostPlan(demo, name, { containerd: { sandboxImage: "hak.local/pause:3.10.1", ...extra.containerd } });
 
 function written(p: HostPlan): HostPlan {
   const moved = relocatePlan(p, join(dir, p.host.name));
@@ -98,6 +100,10 @@ describe.skipIf(!have("containerd"))("containerd 2 reads config.toml", () => {
     expect(r.out).toContain(`bin_dirs = ['${join(dir, "worker2")}/opt/cni/bin']`);
     expect(r.out).toContain(`conf_dir = '${join(dir, "worker2")}/etc/cni/net.d'`);
     expect(r.out).not.toMatch(/level=(warning|error)/);
+    expect(r.out).toContain("restrict_oom_score_adj = false");
+    const local = written({ ...hostPlanOf("worker1", { containerd: { restrictOomScoreAdj: true } }) });
+    const l = run("containerd", ["--config", fileIn(local, CONTAINERD_CONFIG_FILE), "config", "dump"]);
+    expect(l.out).toContain("restrict_oom_score_adj = true");
   });
 });
 
