@@ -8,6 +8,7 @@ import { flags, systemUser, type Part } from "./part.js";
 import * as paths from "./paths.js";
 import type { PlanFile, PlanRoute } from "./schema.js";
 import { nodePodCidrs } from "./topology.js";
+import { CONTROL_PLANE_ROLE_LABEL } from "./cluster.js";
 
 export const KUBELET_PORT = 10250;
 export const KUBELET_HEALTHZ_PORT = 10248;
@@ -130,7 +131,7 @@ function kubeletConfig(inv: Inventory, host: Host, opts: PlanOptions): string {
     tlsCertFile: paths.certFile("kubelet-serving"),
     tlsPrivateKeyFile: paths.keyFile("kubelet-serving"),
     // Control planes are nodes too, as kubeadm makes them, but take no ordinary pods.
-    ...(host.role === "controlplane" ? { registerWithTaints: [{ key: "node-role.kubernetes.io/control-plane", effect: "NoSchedule" }] } : {}),
+    ...(host.role === "controlplane" ? { registerWithTaints: [{ key: CONTROL_PLANE_ROLE_LABEL, effect: "NoSchedule" }] } : {}),
     ...opts.kubelet.extraConfig,
   };
   return `# Written by hak from the host plan.\n${yaml(config)}`;

@@ -75,5 +75,11 @@ export function renderHostPlan(p: HostPlan, opts: { files?: boolean } = {}): str
 }
 
 export function renderClusterPlan(p: ClusterPlan): string {
-  return [`cluster ${p.cluster}: objects hak applies once the first apiserver answers`, renderTable(["KIND", "NAME"], p.manifests.map((m) => [m.kind, m.metadata.name]))].join("\n");
+  return [
+    `cluster ${p.cluster}: objects hak applies once the first apiserver answers`,
+    renderTable(["KIND", "NAME"], p.manifests.map((m) => [m.kind, m.metadata.name])),
+    "",
+    "node labels (set once the node registered)",
+    renderTable(["NODE", "LABELS"], p.nodeLabels.map((n) => [n.node, Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",")])),
+  ].join("\n");
 }

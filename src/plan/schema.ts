@@ -193,6 +193,11 @@ export const clusterPlanSchema = z
     kubernetesVersion: z.string(),
     /** Kubernetes objects hak applies once the first apiserver answers (what kubeadm would create). */
     manifests: z.array(z.object({ apiVersion: z.string(), kind: z.string(), metadata: z.object({ name: z.string() }).passthrough() }).passthrough()),
+    /**
+     * Labels hak sets on nodes once they registered (kubeadm's control-plane
+     * role label): NodeRestriction forbids a kubelet to set node-role labels itself.
+     */
+    nodeLabels: z.array(z.object({ node: z.string().min(1), labels: z.record(z.string()) }).strict()),
   })
   .strict();
 

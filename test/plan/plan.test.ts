@@ -401,6 +401,8 @@ describe("clusterPlan", () => {
     expect(role.rules.every((r) => r.verbs.every((v) => v === "list" || v === "watch"))).toBe(true);
     const binding = cp.manifests.find((m) => m.kind === "ClusterRoleBinding" && m.metadata.name === "system:coredns") as unknown as { subjects: unknown[] };
     expect(binding.subjects).toEqual([{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: PROFILES.coredns.commonName(undefined) }]);
+    // kubeadm's role label on control planes, set by hak (NodeRestriction keeps kubelets from setting it).
+    expect(cp.nodeLabels).toEqual(["controlplane1", "controlplane2", "controlplane3"].map((node) => ({ node, labels: { "node-role.kubernetes.io/control-plane": "" } })));
   });
 });
 
