@@ -128,7 +128,7 @@ export function buildProgram(): Command {
     }
     const states = writeHive(dir, inv);
     for (const s of states) {
-      print(s.state === "current" ? `${s.path}: already current` : `${s.path}: ${s.state === "missing" ? "written" : "updated"}`);
+      print(s.state === "current" ? `${s.path}: already current` : `${s.path}: ${{ missing: "written", changed: "updated", extra: "removed (no such host)" }[s.state]}`);
     }
     if (states.some((s) => s.state !== "current")) print("a flake sees only files git knows: git add hive/");
   });

@@ -5,7 +5,7 @@ import { agentConfig, hostProfiles } from "./agent.js";
 import { controlplanePart } from "./controlplane.js";
 import { etcdPart } from "./etcd.js";
 import { loadbalancerPart } from "./loadbalancer.js";
-import { nodePart, podRoutes } from "./node.js";
+import { CNI_PLUGINS, nodePart, podRoutes } from "./node.js";
 import { resolvePlanOptions, type PlanOptionsInput } from "./options.js";
 import { mergeParts, type Part } from "./part.js";
 import * as paths from "./paths.js";
@@ -60,7 +60,8 @@ export function hostPlan(inv: Inventory, hostName: string, opts?: PlanOptionsInp
   // included: pods talk to the virtual IP).
   parts.push({ routes: podRoutes(inv, host) });
   // The agent's own state; its config file is written by the consumer from `agent`.
-  parts.push({ directories: [{ path: paths.AGENT_STATE_DIR, mode: "0700" }, { path: paths.CERT_DIR, mode: "0755" }, { path: paths.KUBECONFIG_DIR, mode: "0755" }] });
+  // 0711: the services that are not root (etcd, kubernetes, coredns) pass through to their own 0600 files; nobody lists it.
+  parts.push({ directories: [{ path: paths.AGENT_STATE_DIR, mode: "0711" }, { path: paths.CERT_DIR, mode: "0755" }, { path: paths.KUBECONFIG_DIR, mode: "0755" }] });
   const merged = mergeParts(parts);
   const agent = agentConfig(inv, host, o);
   const podCidr = nodePodCidrs(inv).get(host.name);
@@ -78,9 +79,12 @@ export function hostPlan(inv: Inventory, hostName: string, opts?: PlanOptionsInp
       ...(podCidr ? { podCidr } : {}),
     },
     certificates: certificates(inv, host),
+    agentConfigFile: paths.AGENT_CONFIG_FILE,
     agent,
     ...merged,
     services: withNeeds(merged.services, merged.files, agent),
+    cniPlugins: isNode(host) ? [...CNI_PLUGINS] : [],
+    images: isNode(host) ? [o.containerd.sandboxImage] : [],
     pathRoots: [...paths.PATH_ROOTS],
   };
 }
