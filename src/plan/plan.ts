@@ -1,3 +1,4 @@
+import type { AgentConfigInput } from "../agent/config.js";
 import { InputError } from "../common/errors.js";
 import { findHost, type Host, type Inventory } from "../common/inventory.js";
 import { PROFILES } from "../common/profiles.js";
@@ -10,9 +11,8 @@ import { resolvePlanOptions, type PlanOptionsInput } from "./options.js";
 import { mergeParts, type Part } from "./part.js";
 import * as paths from "./paths.js";
 import { PLAN_SCHEMA, PLAN_VERSION, type HostPlan, type PlanCertificate, type PlanFile, type PlanService } from "./schema.js";
-import type { AgentConfigInput } from "../agent/config.js";
-import { isNode, nodePodCidrs } from "./topology.js";
 import { clusterPlan } from "./cluster.js";
+import { isNode, nodePodCidrs } from "./topology.js";
 
 /**
  * hostPlan(inventory, host, options): everything one host runs, derived once
@@ -40,7 +40,6 @@ function certificates(inv: Inventory, host: Host): PlanCertificate[] {
     };
   });
 }
-
 
 /**
  * `opts` lay over the inventory's `plan` section (a deployment's choices,
