@@ -1,3 +1,4 @@
+import { CERT_DIR } from "../plan/paths.js";
 import { posix } from "node:path";
 import { errorMessage } from "../common/errors.js";
 import type { Host, Inventory } from "../common/inventory.js";
@@ -9,7 +10,6 @@ import { mapLimit } from "./pool.js";
 import { remoteShell, shellQuote } from "./shell.js";
 import { SshSession, type KnownHosts, type SshSettings } from "./ssh.js";
 import { apiServerUrl, etcdClientUrl, etcdClientUrls } from "./topology.js";
-import { CERT_DIR } from "../plan/paths.js";
 
 /**
  * `hak-deploy check`: the cluster seen from its hosts, over SSH. On every

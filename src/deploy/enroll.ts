@@ -1,3 +1,4 @@
+import { certFile, SECRET_ID_FILE } from "../plan/paths.js";
 import { posix } from "node:path";
 import { errorMessage, HakError, InputError } from "../common/errors.js";
 import type { Host, Inventory } from "../common/inventory.js";
@@ -8,7 +9,6 @@ import { certFacts, splitPemBundle } from "../common/x509.js";
 import { mapLimit } from "./pool.js";
 import { remoteShell, shellQuote } from "./shell.js";
 import { SshSession, type KnownHosts, type SshSettings } from "./ssh.js";
-import { certFile, SECRET_ID_FILE } from "../plan/paths.js";
 
 /**
  * Enrollment: the one credential a host gets from outside. Per host, an
