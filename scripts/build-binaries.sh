@@ -236,25 +236,25 @@ version_of() { # NAME PATH
 }
 check() {
   local missing=0 n p v
-  printf '%-26s %-22s %s\n' BINARY VERSION PATH
+  printf '%-25s  %-24s  %s\n' BINARY VERSION PATH
   local row
   for row in $(printf 'bin/%s\n' "${K8S_CMDS[@]}" etcd etcdctl coredns containerd containerd-shim-runc-v2 ctr runc pause) \
     $(printf 'cni/bin/%s\n' "${CNI_PLUGINS[@]}"); do
     n="${row##*/}" p="$TOOLS/$row"
     if [ -x "$p" ]; then
       v="$(version_of "$n" "$p" || true)"
-      printf '%-26s %-22s %s\n' "$n" "${v:-?}" "$(readlink -f "$p")"
+      printf '%-25s  %-24s  %s\n' "$n" "${v:-?}" "$(readlink -f "$p")"
     else
-      printf '%-26s %-22s %s\n' "$n" MISSING ".tools/$row"
+      printf '%-25s  %-24s  %s\n' "$n" MISSING ".tools/$row"
       missing=1
     fi
   done
   for n in pause busybox; do
     p="$TOOLS/images/$(image_file "$n")"
     if [ -f "$p" ]; then
-      printf '%-26s %-22s %s\n' "image $n" "$(image_ref "$n")" "$(readlink -f "$p")"
+      printf '%-25s  %-24s  %s\n' "image $n" "$(image_ref "$n")" "$(readlink -f "$p")"
     else
-      printf '%-26s %-22s %s\n' "image $n" MISSING ".tools/images/$(image_file "$n")"
+      printf '%-25s  %-24s  %s\n' "image $n" MISSING ".tools/images/$(image_file "$n")"
       missing=1
     fi
   done
