@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { seededRandom } from "../helpers/random.js";
 import { latePoint } from "../../src/common/lifetime.js";
 import type { CertFacts } from "../../src/common/x509.js";
-import { addPending, backoffDelay, flushAt, isLate, lifeStart, renewalTime, reuseVerdict, type CertOnDisk, type WantedCert } from "../../src/agent/policy.js";
+import { addPending, backoffDelay, flushAt, renewalTime, reuseVerdict, type CertOnDisk, type WantedCert } from "../../src/agent/policy.js";
 
 
 const H = 3600_000;
@@ -43,18 +43,6 @@ describe("renewalTime", () => {
   });
 });
 
-describe("isLate", () => {
-  it.each([
-    [0, false],
-    [20 * H, false],
-    [24.99 * H, false],
-    [25 * H, true],
-    [29 * H, true],
-    [31 * H, true],
-  ])("30h certificate, %i ms in: late=%s", (ms, late) => {
-    expect(isLate(at(ms), t0, at(30 * H))).toBe(late);
-  });
-});
 
 describe("backoffDelay", () => {
   const s = { min: 1, max: 300 };
@@ -143,13 +131,3 @@ describe("action debouncing", () => {
   });
 });
 
-describe("lifeStart", () => {
-  it.each([
-    ["no record", undefined, 0],
-    ["obtained after the backdated notBefore", at(5 * 60_000), 5 * 60_000],
-    ["recorded before notBefore", at(-H), 0],
-    ["recorded after notAfter (a clock that jumped)", at(31 * H), 0],
-  ])("%s", (_n, obtained, expected) => {
-    expect(lifeStart(t0, at(30 * H), obtained).getTime() - t0.getTime()).toBe(expected);
-  });
-});
