@@ -187,7 +187,8 @@ component() {
       cached_or_build etcd "$(modversion etcd go.etcd.io/etcd/server/v3)" build_etcd
       link_into "$TOOLS/bin" "$COMPONENT_DIR" etcd etcdctl ;;
     coredns)
-      cached_or_build coredns "$(modversion coredns github.com/coredns/coredns)" build_coredns "about 3 min cold"
+      # Keyed by the plugin list too: build/coredns/main.go is ours.
+      cached_or_build coredns "$(modversion coredns github.com/coredns/coredns)-$(cat "$ROOT"/build/coredns/{main.go,go.sum} | sha256sum | cut -c1-8)" build_coredns "about 3 min cold"
       link_into "$TOOLS/bin" "$COMPONENT_DIR" coredns ;;
     cni)
       cached_or_build cni-plugins "$(modversion cni github.com/containernetworking/plugins)" build_cni
