@@ -115,6 +115,7 @@ interface CertView {
   "ext key usage": string[];
   "DNS SANs": string[];
   "IP SANs": string[];
+  "URI SANs": string[];
   "issuer CN": string;
   CA: boolean;
   key: string;
@@ -151,6 +152,7 @@ function certView(pem: string): CertView {
     "ext key usage": sorted(f.extKeyUsage),
     "DNS SANs": sorted(f.dns),
     "IP SANs": sorted(f.ip),
+    "URI SANs": sorted(f.uri ?? []),
     "issuer CN": f.issuerCommonName,
     CA: f.isCa,
     key: keyOf(pem),
