@@ -471,11 +471,7 @@ describe("kubeadm parity, with the kubeadm setup built and a real OpenBao", () =
 
     expect(unexplained, "differences from kubeadm that are not in the allowed list").toEqual([]);
     const knownIds = [...ALLOWED.map((a) => a.id), "hak-only"];
-    // holder-uri: the agent puts urn:hak:host:<name> in its CSRs of shared
-    // profiles, but the signed certificates carry no URI yet (the same gap
-    // makes test/serve/holders.test.ts fail); the entry waits for the fix.
-    const pending = new Set(["holder-uri"]);
-    expect(knownIds.filter((id) => !used.has(id) && !pending.has(id)), "allowed differences that no longer occur").toEqual([]);
+    expect(knownIds.filter((id) => !used.has(id)), "allowed differences that no longer occur").toEqual([]);
     // Each allowed difference is explained for people, too.
     const doc = readFileSync("docs/kubeadm-parity.md", "utf8");
     expect(knownIds.filter((id) => !doc.includes(`\`${id}\``)), "allowed differences missing from docs/kubeadm-parity.md").toEqual([]);
