@@ -188,7 +188,7 @@ export class VaultClient {
         this.current = idx;
         if (status === 204 || (text === "" && status < 400)) return undefined;
         if (status === 404 && ro.allow404) return undefined;
-        if (status >= 400) throw await this.explain(this.httpError(status, text, clean, where), token, ro.token === undefined ? undefined : ro.token);
+        if (status >= 400) throw await this.explain(this.httpError(status, text, clean, where), token);
         try {
           return JSON.parse(text) as VaultResponse<T>;
         } catch {
@@ -242,7 +242,7 @@ export class VaultClient {
    * Vault about the token itself (lookup-self, which every valid token may
    * call) tells them apart.
    */
-  private async explain(err: VaultError, token: string | undefined, _explicit: string | null | undefined): Promise<VaultError> {
+  private async explain(err: VaultError, token: string | undefined): Promise<VaultError> {
     if (err.status !== 403 || !token || err.path.startsWith("auth/token/lookup-self") || /\/login$/.test(err.path)) return err;
     let self: { policies?: string[]; display_name?: string; expire_time?: string | null } | undefined;
     try {
