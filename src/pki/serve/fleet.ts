@@ -58,6 +58,13 @@ export interface FleetEntry {
   needed?: number;
 }
 
+/** A pool of holders whose certificates do not name them, in plain words: "2 valid for 3 holders". */
+export function poolText(e: Pick<FleetEntry, "current" | "needed">): string {
+  const holders = `${e.needed} holder${e.needed === 1 ? "" : "s"}`;
+  if (!e.current) return `none valid for ${holders}`;
+  return `${e.current} valid for ${holders}`;
+}
+
 export function sharedLabel(role: HostRole): string {
   return `${role} hosts (shared)`;
 }

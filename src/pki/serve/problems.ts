@@ -32,7 +32,8 @@ function logStep(hosts: string[], o: NextStepOptions): string {
   return `journalctl -u hak-agent (on ${hosts.join(", ")})`;
 }
 
-function nextSteps(state: CertState, hosts: string[], neverSigned: boolean, o: NextStepOptions): { cause: string; next: string[] } {
+/** Why an entry is in trouble and the commands to run, most useful first. */
+export function nextSteps(state: CertState, hosts: string[], neverSigned: boolean, o: NextStepOptions): { cause: string; next: string[] } {
   const check = `hak-deploy check ${hosts.join(" ")}`;
   if (state === "missing" && neverSigned)
     return { cause: "never signed: the host is not enrolled, or its agent never ran", next: [`hak-deploy enroll ${hosts.join(" ")}`, check, logStep(hosts, o)] };
