@@ -309,7 +309,7 @@ export class VaultClient {
         errors: [text.trim()],
         path,
         where,
-        fix: `use https://: ${address.replace(/^http:/, "https:")} (in VAULT_ADDR or --vault-addr)`,
+        fix: `use ${address.replace(/^http:/, "https:")} (https://) in VAULT_ADDR or --vault-addr`,
       });
     }
     const detail = errors.length > 0 ? errors.join("; ") : `HTTP ${status}`;
@@ -377,7 +377,6 @@ export function clientFromConnection(conn: VaultConnection, extra: Partial<Vault
   if (conn.caFile) {
     ca = readInputFile(conn.caFile, "the Vault CA certificate", {
       where: from,
-      from,
       fix: `point ${from} at the PEM file of the CA that signed the server's certificate (the local server's: .state/bao/tls/ca.crt)`,
     });
     if (!ca.includes("-----BEGIN CERTIFICATE-----"))
