@@ -8,6 +8,7 @@ import { VaultClient, VaultError } from "../../src/common/vault.js";
 import { createCsr, generateKeyPair } from "../../src/common/x509.js";
 import { bootstrap } from "../../src/pki/bootstrap.js";
 import { listIssued } from "../../src/pki/issued.js";
+import { readStatus, renderStatus } from "../../src/pki/status.js";
 import { computeFleet } from "../../src/pki/serve/fleet.js";
 import { devBao } from "../helpers/bao.js";
 import { loopbackInventory } from "../helpers/inventory.js";
@@ -82,5 +83,11 @@ describe("shared profiles name their holder", () => {
     expect(byId.get("w1/kube-proxy")?.state).toBe("ok");
     // w2 never named itself; the anonymous certificate stands for it in a pool of one.
     expect(byId.get("shared:worker/kube-proxy")).toMatchObject({ holder: { hosts: ["w2"] }, current: 1, needed: 1 });
+
+    // hak-pki status says which host holds it, too.
+    const status = await readStatus(root, inv);
+    expect(status.certificates.filter((c) => c.certificate === "kube-proxy").map((c) => c.host ?? "-").sort()).toEqual(["-", "w1"]);
+    expect(renderStatus(status)).toMatch(/^kube-proxy\s+w1\s/m);
+    expect(renderStatus(status)).not.toMatch(/EXTERNALLY MANAGED/);
   });
 });
