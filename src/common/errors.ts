@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync, type Stats } from "node:fs";
 import type { z, ZodError, ZodIssue, ZodTypeAny } from "zod";
 
 /**
@@ -59,14 +59,34 @@ export function formatZodIssue(prefix: string, issue: ZodIssue): string {
   const at = formatPath(prefix, issue.path);
   if (issue.code === "invalid_type") {
     if (issue.received === "undefined") return `${at}: missing (required)`;
+    if (issue.received === "null") return `${at}: is null; give a value (${TYPE_WORD[issue.expected] ?? issue.expected}) or leave the field out`;
     return `${at}: expected ${TYPE_WORD[issue.expected] ?? issue.expected}, got ${TYPE_WORD[issue.received] ?? issue.received}`;
   }
   if (issue.code === "invalid_string" && issue.validation === "url") return `${at}: not a URL (e.g. https://vault1.example.org:8200)`;
   return `${at}: ${issue.message}`;
 }
 
+/** The field path of the first string holding a NUL byte, which no file name, unit or name may contain. */
+export function findNul(doc: unknown, path: (string | number)[] = []): (string | number)[] | undefined {
+  if (typeof doc === "string") return doc.includes("\u0000") ? path : undefined;
+  if (Array.isArray(doc)) {
+    for (const [i, v] of doc.entries()) {
+      const p = findNul(v, [...path, i]);
+      if (p) return p;
+    }
+  } else if (doc && typeof doc === "object") {
+    for (const [k, v] of Object.entries(doc)) {
+      const p = k.includes("\u0000") ? [...path, k] : findNul(v, [...path, k]);
+      if (p) return p;
+    }
+  }
+  return undefined;
+}
+
 /** Validates `doc` with `schema`; on failure an InputError listing every problem with its field path. */
 export function parseInput<S extends ZodTypeAny>(schema: S, doc: unknown, where: string): z.output<S> {
+  const nul = findNul(doc);
+  if (nul) throw new InputError(`${formatPath("", nul) || "(top level)"}: contains a NUL byte`, { where });
   const res = schema.safeParse(doc);
   if (!res.success) throw zodToInputError(where, "", res.error);
   return res.data as z.output<S>;
@@ -110,8 +130,21 @@ export function fsReason(err: unknown): string {
  */
 export function readInputFile(file: string, what: string, opts: { where?: string; fix?: string } = {}): string {
   try {
+    // A FIFO or a device would block the read (or never end): refuse them before opening.
+    const st = statSync(file);
+    if (!st.isFile()) throw new InputError(`cannot read ${what}: ${fileKind(st)}, not a regular file`, { where: opts.where ?? file, fix: opts.fix });
     return readFileSync(file, "utf8");
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError(`cannot read ${what} ${JSON.stringify(file)}: ${fsReason(err)}`, { where: opts.where ?? file, fix: opts.fix, cause: err });
   }
+}
+
+/** What a non-regular file is, for messages. */
+export function fileKind(st: Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
+  if (st.isSocket()) return "a socket";
+  return st.isFile() ? "a file" : "not a file";
 }

@@ -10,7 +10,7 @@ import { VaultError, type VaultClient } from "./vault.js";
 
 export interface SignRequest {
   profile: ProfileName;
-  /** Host name for per-host profiles (selects the role `<profile>-<host>`). */
+  /** Host name for per-host profiles (selects the role `<profile>.<host>`). */
   host?: string;
   csrPem: string;
   commonName: string;

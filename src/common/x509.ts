@@ -73,6 +73,10 @@ export interface CertFacts {
   keyUsage: string[];
   extKeyUsage: string[];
   isCa: boolean;
+  /** SANs of kinds other than DNS and IP (email, URI, otherName, ...), as "kind:value". */
+  otherSans?: string[];
+  /** Subject attributes other than CN, O and OU (e.g. a serialNumber a requester slipped in), as "type=value". */
+  subjectExtra?: string[];
   publicKeyAlgorithm: string;
   fingerprintSha256: string;
 }
@@ -118,12 +122,18 @@ export function certFacts(pem: string): CertFacts {
     keyUsage: ku ? KU_FLAGS.filter(([f]) => (ku.usages & f) !== 0).map(([, n]) => n) : [],
     extKeyUsage: eku ? eku.usages.map((u) => EKU_NAMES[String(u)] ?? String(u)) : [],
     isCa: bc?.ca ?? false,
+    otherSans: sanJson.filter((n) => n.type !== "dns" && n.type !== "ip").map((n) => `${n.type}:${n.value}`),
+    subjectExtra: c.subjectName
+      .toJSON()
+      .flatMap((rdn) => Object.entries(rdn))
+      .filter(([type]) => !["CN", "O", "OU"].includes(type))
+      .flatMap(([type, values]) => values.map((v) => `${type}=${v}`)),
     publicKeyAlgorithm: c.publicKey.algorithm.name,
     fingerprintSha256: node.fingerprint256,
   };
 }
 
-function normalizeIp(ip: string): string {
+export function normalizeIp(ip: string): string {
   // @peculiar/x509 prints IPv6 uncompressed; Node's formatting is canonical.
   if (!ip.includes(":")) return ip;
   return new URL(`http://[${ip}]/`).hostname.slice(1, -1);

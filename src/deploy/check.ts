@@ -1,3 +1,4 @@
+import { CERT_DIR } from "../plan/paths.js";
 import { posix } from "node:path";
 import { errorMessage } from "../common/errors.js";
 import type { Host, Inventory } from "../common/inventory.js";
@@ -8,7 +9,7 @@ import { certFacts, splitPemBundle } from "../common/x509.js";
 import { mapLimit } from "./pool.js";
 import { remoteShell, shellQuote } from "./shell.js";
 import { SshSession, type KnownHosts, type SshSettings } from "./ssh.js";
-import { apiServerUrl, etcdClientUrl, etcdClientUrls } from "./topology.js";
+import { apiServerUrl, etcdClientUrl, etcdClientUrls, hostUrl } from "./topology.js";
 
 /**
  * `hak-deploy check`: the cluster seen from its hosts, over SSH. On every
@@ -21,7 +22,7 @@ import { apiServerUrl, etcdClientUrl, etcdClientUrls } from "./topology.js";
  * etcdctl on etcd hosts; certificates are parsed here, keys are never read.
  */
 
-/** Where the agent keeps things on a host; the NixOS modules use the same (nix/lib/paths.nix). */
+/** Where the agent keeps things on a host; the host plans name the same (src/plan/paths.ts). */
 export interface HostPaths {
   agentUrl: string;
   certDir: string;
@@ -29,7 +30,7 @@ export interface HostPaths {
 
 export const DEFAULT_HOST_PATHS: HostPaths = {
   agentUrl: "http://127.0.0.1:9180/readyz",
-  certDir: "/var/lib/hak-agent/certs",
+  certDir: CERT_DIR,
 };
 
 export type CheckName = "ssh" | "agent" | "etcd" | "apiserver" | "certificates";
@@ -203,6 +204,46 @@ async function checkHost(inv: Inventory, host: Host, opts: CheckOptions): Promis
   } catch (err) {
     add("ssh", { ok: false, detail: errorMessage(err) });
     return { items, certs: [] };
+  } finally {
+    session.close();
+  }
+}
+
+/** What `gateHost` needs: the same SSH settings and host paths as `check`. */
+export interface GateOptions {
+  ssh: SshSettings;
+  knownHosts: KnownHosts;
+  paths: HostPaths;
+}
+
+/**
+ * The health gate `hak-deploy apply` waits on after deploying one host of a
+ * quorum role, before touching the next: on an etcd host, every member
+ * answers `endpoint status --cluster` and they agree on a leader; on a
+ * control-plane host, that host's own apiserver answers /readyz (by its own
+ * address: the load balancers holding the virtual IP are deployed later).
+ * Other roles have no gate (ok).
+ */
+export async function gateHost(inv: Inventory, host: Host, opts: GateOptions): Promise<{ ok: boolean; detail: string }> {
+  if (host.role !== "etcd" && host.role !== "controlplane") return { ok: true, detail: "no gate for this role" };
+  let session: SshSession;
+  try {
+    session = await SshSession.connect({ name: host.name, address: host.address }, opts.ssh, opts.knownHosts);
+  } catch (err) {
+    return { ok: false, detail: `ssh: ${errorMessage(err)}` };
+  }
+  const sh = (script: string) => remoteShell(script, opts.ssh.user);
+  try {
+    if (host.role === "etcd") {
+      const r = await session.exec(sh(etcdCommand(host, opts.paths.certDir)));
+      return etcdVerdict(r.stdout, r.stderr, r.code, etcdClientUrls(inv));
+    }
+    const ca = shellQuote(posix.join(opts.paths.certDir, "kubernetes-ca.crt"));
+    const url = `${hostUrl("https", host.address, inv.apiPort)}/readyz`;
+    const v = curlVerdict(await session.exec(sh(`${CURL} --cacert ${ca} ${shellQuote(url)}`)));
+    return { ok: v.ok, detail: `${url}: ${v.detail}` };
+  } catch (err) {
+    return { ok: false, detail: `ssh: ${errorMessage(err)}` };
   } finally {
     session.close();
   }

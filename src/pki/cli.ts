@@ -5,6 +5,7 @@ import { InputError } from "../common/errors.js";
 import { startLocalServer } from "../common/localbao.js";
 import { PROFILE_NAMES } from "../common/profiles.js";
 import { bootstrap } from "./bootstrap.js";
+import { bootstrapPolicy } from "./bootstrap-policy.js";
 import { signProfile, writeCertFiles, writeKubeconfigFile } from "./issue.js";
 import { renderPlan } from "./render-plan.js";
 import { readStatus, renderStatus } from "./status.js";
@@ -20,6 +21,11 @@ export function buildProgram(): Command {
   const program = new Command("hak-pki")
     .description("Reconciles Vault/OpenBao to the PKI of an HA Kubernetes cluster, issues and reports certificates.")
     .showHelpAfterError("(run with --help for usage)");
+
+  program
+    .command("bootstrap-policy")
+    .description("print the ACL policy of the credential bootstrap runs with (as root: bao policy write hak-bootstrap -)")
+    .action(() => print(bootstrapPolicy()));
 
   addInventoryOption(
     addVaultOptions(

@@ -19,7 +19,8 @@ describe("the loop with no Vault", () => {
       host: "etcd1",
       vault: { addresses: [`http://127.0.0.1:${port}`], timeout: "2s" },
       auth: { roleId: "hak-x-etcd1", secretIdFile: join(dir, "secret-id") },
-      renewal: { backoffMin: "1s", backoffMax: "8s" },
+      // No probe within the test: this is the backoff alone (the probe has its own test).
+      renewal: { backoffMin: "1s", backoffMax: "8s", probeInterval: "1h" },
       outputs: [
         { type: "certificate", name: "host-identity", profile: "host-identity", commonName: "etcd1", certFile: join(dir, "id.crt"), keyFile: join(dir, "id.key") },
       ],

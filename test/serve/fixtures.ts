@@ -22,6 +22,14 @@ export function smallInventory(extraHosts: { name: string; role: "etcd" | "contr
 
 let serialCounter = 1;
 
+/** The fixtures' host names say their role (etcd1, cp1, w1, lb1). */
+const ROLE_OF_NAME: [RegExp, "etcd" | "controlplane" | "worker" | "loadbalancer"][] = [
+  [/^etcd/, "etcd"],
+  [/^cp/, "controlplane"],
+  [/^(w|worker)\d/, "worker"],
+  [/^lb/, "loadbalancer"],
+];
+
 /**
  * An issued-certificate record as listIssued returns it, for pure tests of the
  * fleet logic: signed at `signed`, valid until `notAfter`, its notBefore
@@ -31,10 +39,14 @@ export function issued(profile: ProfileName, host: string | undefined, signed: D
   const notBefore = new Date(signed.getTime() - backdateSeconds(720 * 3600) * 1000);
   const serial = (serialCounter++).toString(16).padStart(2, "0");
   const ca = PROFILES[profile].ca;
+  // The subject the profile's role gives (no SANs: fewer than planned is no anomaly).
+  const role = host === undefined ? undefined : ROLE_OF_NAME.find(([re]) => re.test(host))?.[1];
+  const h = host === undefined ? undefined : { name: host, role: role ?? PROFILES[profile].hostRoles[0] ?? "worker", address: "" };
+  const org = PROFILES[profile].organization(h);
   const facts: CertFacts = {
     serial,
-    commonName: host ?? profile,
-    organization: [],
+    commonName: PROFILES[profile].commonName(h),
+    organization: org ? [org] : [],
     organizationalUnit: [`hak:${profile}`],
     issuerCommonName: ca,
     notBefore,

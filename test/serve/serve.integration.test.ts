@@ -118,9 +118,9 @@ describe("hak-pki serve against OpenBao", () => {
     const csr = await createCsr(await generateKeyPair(), { commonName: spec.commonName, dns: spec.dns, ip: spec.ip });
     const attempts: [string, () => Promise<unknown>][] = [
       ["sign", () => signCsr(auditor, { profile: "etcd-server", host: "etcd1", csrPem: csr, commonName: spec.commonName })],
-      ["sign through a CEL role", () => auditor.write("pki-etcd/cel/sign/etcd-server-etcd1", { csr, common_name: spec.commonName })],
-      ["edit a role", () => auditor.write("pki-kubernetes/roles/kubelet-w1", { allowed_domains: ["evil.example"] })],
-      ["edit a CEL role", () => auditor.write("pki-etcd/cel/roles/etcd-server-etcd1", { cel_program: {} })],
+      ["sign through a CEL role", () => auditor.write("pki-etcd/cel/sign/etcd-server.etcd1", { csr, common_name: spec.commonName })],
+      ["edit a role", () => auditor.write("pki-kubernetes/roles/kubelet.w1", { allowed_domains: ["evil.example"] })],
+      ["edit a CEL role", () => auditor.write("pki-etcd/cel/roles/etcd-server.etcd1", { cel_program: {} })],
       ["write a policy", () => auditor.write("sys/policies/acl/hak-auditor", { policy: 'path "*" { capabilities = ["sudo","create","update"] }' })],
       ["mount an engine", () => auditor.write("sys/mounts/evil", { type: "kv" })],
       ["make a secret ID", () => auditor.write("auth/approle/role/etcd1/secret-id", {})],
@@ -199,7 +199,7 @@ describe("hak-pki serve against OpenBao", () => {
     const before = await running.monitor.refresh({ drift: true });
     expect(before.driftError).toBeUndefined();
     expect(before.drift?.items).toEqual([]);
-    const path = "pki-kubernetes/roles/kubelet-w1";
+    const path = "pki-kubernetes/roles/kubelet.w1";
     await root.write(path, { allowed_domains: ["system:node:w1", "evil.example"], ttl: "8760h" });
     const after = await running.monitor.refresh({ drift: true });
     const item = after.drift?.items.find((d) => d.id.includes(path));
@@ -261,7 +261,7 @@ describe("hak-pki serve against OpenBao", () => {
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
       const shot = await screenshot(page, "fleet-page.png");
       expect(statSync(shot).size).toBeGreaterThan(10_000);
-      expect(await page.locator("section.drift").innerText()).toContain("kubelet-w1");
+      expect(await page.locator("section.drift").innerText()).toContain("kubelet.w1");
     }, { width: 1280, height: 800 });
   });
 

@@ -1,6 +1,7 @@
-import { HOST_ROLES, type HostRole, type Inventory } from "../../common/inventory.js";
+import { findHost, HOST_ROLES, type HostRole, type Inventory } from "../../common/inventory.js";
 import { backdateSeconds, certLife, stateOf, type LifeState } from "../../common/lifetime.js";
 import { PROFILES, profilesForRole, type ProfileName } from "../../common/profiles.js";
+import { certProblems, expectedCert } from "../conformance.js";
 import type { IssuedCert } from "../issued.js";
 
 /**
@@ -12,12 +13,16 @@ import type { IssuedCert } from "../issued.js";
 /**
  * lifetime.ts's states (ok before the renewal point; soon past it, when the
  * agent should be renewing; late in the last sixth without a newer
- * certificate; expired past notAfter) plus missing: never signed.
+ * certificate; expired past notAfter) plus missing: never signed, and
+ * anomaly: Vault holds a live, unrevoked certificate for this identity that
+ * no hak role should have signed (lifetime past leafTtl, a subject or SAN the
+ * plan does not expect, a CA bit, extra usages). Anomaly outranks everything:
+ * it means a role or policy has a hole, whatever the newest certificate says.
  */
-export type CertState = LifeState | "missing";
+export type CertState = LifeState | "missing" | "anomaly";
 
 /** Every state, worst first. */
-export const CERT_STATES: readonly CertState[] = ["expired", "late", "missing", "soon", "ok"];
+export const CERT_STATES: readonly CertState[] = ["anomaly", "expired", "late", "missing", "soon", "ok"];
 
 /** Worst first: the order of CERT_STATES. */
 export function severity(s: CertState): number {
@@ -25,7 +30,7 @@ export function severity(s: CertState): number {
 }
 
 /** States that raise an alert when an identity enters them. */
-export const ALERTING_STATES: readonly CertState[] = ["late", "expired", "missing"];
+export const ALERTING_STATES: readonly CertState[] = ["late", "expired", "missing", "anomaly"];
 
 /**
  * Who holds an identity. Per-host profiles are held by one host; a shared
@@ -56,6 +61,8 @@ export interface FleetEntry {
   /** Shared pools: how many unexpired certificates exist and how many holders need one. */
   current?: number;
   needed?: number;
+  /** State "anomaly": each offending certificate, "<serial>: <problem>; <problem>". */
+  anomalies?: string[];
 }
 
 /** A pool of holders whose certificates do not name them, in plain words: "2 valid for 3 holders". */
@@ -123,11 +130,22 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
 
   const out: FleetEntry[] = [];
   const sharedHolders = new Map<ProfileName, { role: HostRole; hosts: string[] }>();
+  /** Live certificates of an identity that depart from its profile; a hole in a role shows here. */
+  const anomaliesOf = (key: string, profile: ProfileName, host: string | undefined): string[] => {
+    const want = expectedCert(inv, profile, host === undefined ? undefined : findHost(inv, host));
+    return (byKey.get(key) ?? [])
+      .filter((c) => c.facts.notAfter.getTime() > now.getTime())
+      .map((c) => ({ c, problems: certProblems(c.facts, want) }))
+      .filter((x) => x.problems.length > 0)
+      .map((x) => `${x.c.serial}: ${x.problems.join("; ")}`);
+  };
+  const flag = (e: FleetEntry, anomalies: string[]): FleetEntry => (anomalies.length > 0 ? { ...e, state: "anomaly", anomalies } : e);
   for (const host of inv.hosts) {
     for (const p of profilesForRole(host.role)) {
       if (p.perHost) {
         const id = `${host.name}/${p.name}`;
-        out.push(entryFor(id, host.name, { kind: "host", host: host.name, role: host.role }, p.name, byKey.get(id)?.[0], now, backdate));
+        const e = entryFor(id, host.name, { kind: "host", host: host.name, role: host.role }, p.name, byKey.get(id)?.[0], now, backdate);
+        out.push(flag(e, anomaliesOf(id, p.name, host.name)));
       } else {
         const pool = sharedHolders.get(p.name) ?? { role: host.role, hosts: [] };
         pool.hosts.push(host.name);
@@ -155,7 +173,7 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
     // Fewer current certificates than holders: some holder has none; with some
     // present the pool is at best late (someone is without a valid one).
     if (live.length > 0 && live.length < needed && severity(e.state) < severity("late")) e.state = "late";
-    out.push({ ...e, current: live.length, needed });
+    out.push(flag({ ...e, current: live.length, needed }, anomaliesOf(`*/${profile}`, profile, undefined)));
   }
   return sortWorstFirst(out);
 }

@@ -17,6 +17,7 @@ import { fleetProblems, type NextStepOptions } from "./problems.js";
 
 /** The words of /api/fleet and `hak-pki status`, so page, JSON and docs say the same. */
 const STATE_TEXT: Record<CertState, string> = {
+  anomaly: "anomaly",
   expired: "expired",
   late: "late",
   missing: "missing",
@@ -25,6 +26,7 @@ const STATE_TEXT: Record<CertState, string> = {
 };
 
 const STATE_HELP: Record<CertState, string> = {
+  anomaly: "Vault holds a live certificate no hak role should sign (too long, wrong names or usages): revoke it",
   expired: "past notAfter: whatever uses it is failing",
   late: "in its last sixth of life and not renewed",
   missing: "never signed: host not enrolled or agent never ran",
@@ -50,7 +52,8 @@ function cell(e: FleetEntry | undefined): HtmlEscapedString | Promise<HtmlEscape
     e.state === "missing"
       ? `${e.profile}: no certificate signed`
       : `${e.profile} serial ${e.serial}\nissued ${e.issuedAt}\nrenew at ${e.renewAt}\nexpires ${e.expiresAt}` +
-        (e.needed !== undefined ? `\n${poolText(e)}; Vault cannot tell which holder has which` : "");
+        (e.needed !== undefined ? `\n${poolText(e)}; Vault cannot tell which holder has which` : "") +
+        (e.anomalies ? `\nanomaly: ${e.anomalies.join("\n")}` : "");
   return html`<td class="cell s-${e.state}" data-state="${e.state}" data-profile="${e.profile}" title="${title}">
     <span class="st">${STATE_TEXT[e.state]}</span><span class="left">${timeText(e)}</span>${e.needed !== undefined
       ? html`<span class="pool">${poolText(e)}</span>`
@@ -88,6 +91,7 @@ td.na { color: #c0c6cf; text-align: center; }
 .s-expired { background: var(--expired-bg); color: var(--expired); }
 .s-missing { background: var(--missing-bg); color: var(--missing); }
 td.cell.s-ok { border-left-color: #7cc592; } td.cell.s-soon { border-left-color: #e0b800; }
+.s-anomaly { background: #000; color: #fff; } td.cell.s-anomaly { border-left-color: #000; }
 td.cell.s-late { border-left-color: #e06d00; } td.cell.s-expired { border-left-color: #7f1010; } td.cell.s-missing { border-left-color: #2f2450; }
 section { margin-top: 20px; }
 section.problems { margin: 0 0 16px; }
