@@ -36,6 +36,8 @@ path "pki-kubernetes/sign/apiserver-kubelet-client" {
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
     "ttl" = []
+    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
+    "uri_sans" = []
   }
 }
 
@@ -47,6 +49,8 @@ path "pki-etcd/sign/apiserver-etcd-client" {
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
     "ttl" = []
+    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
+    "uri_sans" = []
   }
 }
 
@@ -58,6 +62,8 @@ path "pki-front-proxy/sign/front-proxy-client" {
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
     "ttl" = []
+    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
+    "uri_sans" = []
   }
 }
 
@@ -69,6 +75,8 @@ path "pki-kubernetes/sign/controller-manager" {
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
     "ttl" = []
+    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
+    "uri_sans" = []
   }
 }
 
@@ -80,6 +88,8 @@ path "pki-kubernetes/sign/scheduler" {
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
     "ttl" = []
+    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
+    "uri_sans" = []
   }
 }
 
@@ -124,6 +134,8 @@ path "pki-kubernetes/sign/kube-proxy" {
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
     "ttl" = []
+    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
+    "uri_sans" = []
   }
 }
 

@@ -64,6 +64,8 @@ path "pki-etcd/sign/etcd-healthcheck-client" {
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
     "ttl" = []
+    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
+    "uri_sans" = []
   }
 }
 

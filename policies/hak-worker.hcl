@@ -45,6 +45,8 @@ path "pki-kubernetes/sign/kube-proxy" {
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
     "ttl" = []
+    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
+    "uri_sans" = []
   }
 }
 
@@ -56,6 +58,8 @@ path "pki-kubernetes/sign/coredns" {
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
     "ttl" = []
+    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
+    "uri_sans" = []
   }
 }
 

@@ -16,6 +16,8 @@ export interface SignRequest {
   commonName: string;
   /** Shorter than the role's TTL, e.g. "8h"; the role's max_ttl caps it. */
   ttl?: string;
+  /** URI SANs (a shared profile's holder, holderUri); roles without SANs take none from the CSR, so they go in the request too. */
+  uriSans?: string[];
 }
 
 export interface SignResult {
@@ -65,6 +67,7 @@ export async function signCsr(client: VaultClient, req: SignRequest): Promise<Si
     // The CSR lists every SAN the profile wants; Vault would add the CN as a DNS SAN otherwise.
     exclude_cn_from_sans: true,
     ...(req.ttl ? { ttl: req.ttl } : {}),
+    ...(req.uriSans && req.uriSans.length > 0 ? { uri_sans: req.uriSans.join(",") } : {}),
   };
   let path = signPath(req.profile, req.host);
   let res: Awaited<ReturnType<typeof client.write<SignResponse>>>;

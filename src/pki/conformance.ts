@@ -1,6 +1,6 @@
 import type { Host, Inventory } from "../common/inventory.js";
 import { backdateSeconds } from "../common/lifetime.js";
-import { profileOu } from "../common/names.js";
+import { holderUri, profileOu } from "../common/names.js";
 import { PROFILES, type ProfileName } from "../common/profiles.js";
 import { normalizeIp, type CertFacts } from "../common/x509.js";
 
@@ -24,6 +24,8 @@ export interface ExpectedCert {
   dns: string[];
   ip: string[];
   extKeyUsage: string[];
+  /** URI SANs it may carry: a shared profile's holder names itself (holderUri). */
+  uri?: string[];
   /** Longest notAfter - notBefore a role signs: leafTtl plus the backdate of notBefore. */
   maxLifetimeSeconds: number;
 }
@@ -40,6 +42,7 @@ export function expectedCert(inv: Inventory, profile: ProfileName, host: Host | 
     ip: sans.ip.map(normalizeIp),
     extKeyUsage: [...(p.usage !== "client" ? ["serverAuth"] : []), ...(p.usage !== "server" ? ["clientAuth"] : [])],
     maxLifetimeSeconds: inv.leafTtl + backdateSeconds(inv.leafTtl),
+    ...(!p.perHost && host ? { uri: [holderUri(host.name)] } : {}),
   };
 }
 
@@ -58,7 +61,9 @@ export function certProblems(facts: CertFacts, want: ExpectedCert): string[] {
   if (dns.length > 0) out.push(`DNS SANs not in the plan: ${dns.join(", ")}`);
   const ip = facts.ip.filter((i) => !want.ip.includes(normalizeIp(i)));
   if (ip.length > 0) out.push(`IP SANs not in the plan: ${ip.join(", ")}`);
-  if (facts.otherSans && facts.otherSans.length > 0) out.push(`SAN kinds the profile does not use: ${facts.otherSans.join(", ")}`);
+  const allowedUri = new Set((want.uri ?? []).map((u) => `url:${u}`));
+  const other = (facts.otherSans ?? []).filter((o) => !allowedUri.has(o));
+  if (other.length > 0) out.push(`SAN kinds the profile does not use: ${other.join(", ")}`);
   if (facts.isCa) out.push("is a CA (basicConstraints CA:TRUE)");
   const ku = facts.keyUsage.filter((u) => !ALLOWED_KU.has(u));
   if (ku.length > 0) out.push(`key usages beyond the profile's: ${ku.join(", ")}`);

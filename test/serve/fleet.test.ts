@@ -88,12 +88,16 @@ describe("computeFleet: one state per expected identity and profile", () => {
     // w3's agent died: its last kube-proxy certificate expired, while w1 and w2 renewed twice.
     const certs = [fresh("w1"), fresh("w2"), fresh("w1"), fresh("w2"), issued("kube-proxy", undefined, ago(70), ago(10), { holder: "w3" })];
     const fleet = computeFleet(inv, certs, now);
-    const kp = fleet.filter((e) => e.profile === "kube-proxy");
+    // Control planes run kube-proxy too (cp1 here, never signed: missing on its own row).
+    const kp = fleet.filter((e) => e.profile === "kube-proxy" && e.holder.role === "worker");
+    expect(fleet.find((e) => e.id === "cp1/kube-proxy")).toMatchObject({ state: "missing", holder: { role: "controlplane" } });
     expect(kp.map((e) => `${e.id}=${e.state}`).sort()).toEqual(["w1/kube-proxy=ok", "w2/kube-proxy=ok", "w3/kube-proxy=expired"]);
     expect(fleetRows(fleet)[0]).toMatchObject({ identity: "w3", worst: "expired" });
     // A holder that never named itself, next to anonymous certificates from before: a pool of the holders left.
     const mixed = computeFleet(inv, [fresh("w1"), fresh("w2"), issued("kube-proxy", undefined, ago(55), new Date(ago(55).getTime() + life))], now);
-    expect(mixed.find((e) => e.id === "shared:worker/kube-proxy")).toMatchObject({ state: "late", current: 1, needed: 1, holder: { hosts: ["w3"] } });
+    // cp1 and w3 never named themselves: one pool of two for the one anonymous certificate, labelled with both roles.
+    const pool = mixed.find((e) => e.holder.kind === "shared" && e.profile === "kube-proxy")!;
+    expect(pool).toMatchObject({ state: "late", current: 1, needed: 2, holder: { hosts: ["cp1", "w3"] }, identity: "controlplane + worker hosts (shared)" });
     expect(mixed.filter((e) => e.profile === "kube-proxy")).toHaveLength(3);
   });
 
@@ -138,7 +142,7 @@ describe("computeFleet: one state per expected identity and profile", () => {
     for (const p of shared) for (let i = 0; i < 3; i++) certs.push(issued(p, undefined, ago(1), new Date(ago(1).getTime() + life)));
     const rows = fleetRows(computeFleet(inv, certs, now));
     expect(rows.every((r) => r.worst === "ok")).toBe(true);
-    expect(rows.map((r) => r.identity)).toEqual(["etcd1", "etcd2", "etcd10", "etcd hosts (shared)", "cp1", "controlplane hosts (shared)", "w1", "worker hosts (shared)"]);
+    expect(rows.map((r) => r.identity)).toEqual(["etcd1", "etcd2", "etcd10", "etcd hosts (shared)", "cp1", "controlplane + worker hosts (shared)", "controlplane hosts (shared)", "w1", "worker hosts (shared)"]);
     // Rows in trouble jump ahead of everything healthy, worst state first.
     const trouble = certs.filter((c) => !((c.host === "etcd2" && c.profile === "etcd-peer") || (c.host === "w1" && c.profile === "kubelet")));
     trouble.push(issued("etcd-peer", "etcd2", ago(55), new Date(ago(55).getTime() + life)));

@@ -101,7 +101,7 @@ function alertFor(e: FleetEntry, state: AlertingState, cluster: string, now: Dat
       summary: `${e.identity} ${e.profile}: certificate ${state}`,
       description: describe(e),
       // The same next steps as the page's problem list.
-      next: nextSteps(state, e.holder.kind === "host" ? [e.holder.host] : e.holder.hosts, false, {}).next.join("; "),
+      next: nextSteps(state, e.holder.kind === "host" ? [e.holder.host] : e.holder.hosts, false, {}, [e]).next.join("; "),
     },
   };
 }

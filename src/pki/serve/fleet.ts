@@ -157,19 +157,25 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
     // Holders whose certificates name them (holderUri) get their own entry, like a per-host profile.
     const anonymous = byKey.get(`*/${profile}`) ?? [];
     const unnamed: string[] = [];
+    const roleOf = (h: string) => findHost(inv, h)?.role ?? role;
     for (const h of hosts) {
       const own = byKey.get(`${h}/${profile}`);
       // With no anonymous certificate at all, a holder without its own has none: missing, on its row.
-      if (own || anonymous.length === 0) out.push(entryFor(`${h}/${profile}`, h, { kind: "host", host: h, role }, profile, own?.[0], now, backdate));
-      else unnamed.push(h);
+      if (own || anonymous.length === 0) {
+        const e = entryFor(`${h}/${profile}`, h, { kind: "host", host: h, role: roleOf(h) }, profile, own?.[0], now, backdate);
+        // Its own name is the one URI its certificate may carry.
+        out.push(flag(e, anomaliesOf(`${h}/${profile}`, profile, h)));
+      } else unnamed.push(h);
     }
     if (unnamed.length === 0) continue;
     // The rest is a pool: certificates signed before holders were named (or by an older agent).
     const live = anonymous.filter((c) => c.facts.notAfter.getTime() > now.getTime());
     const needed = unnamed.length;
     const pick = live.length >= needed ? live[needed - 1] : live.length > 0 ? live[live.length - 1] : anonymous[0];
-    const holder: Holder = { kind: "shared", role, hosts: unnamed };
-    const e = entryFor(`shared:${role}/${profile}`, sharedLabel(role), holder, profile, pick, now, backdate);
+    // A profile held by more than one role (kube-proxy on control planes and workers) is one pool: its certificates cannot be told apart.
+    const roles = [...new Set(unnamed.map(roleOf))];
+    const holder: Holder = { kind: "shared", role: roles[0]!, hosts: unnamed };
+    const e = entryFor(`shared:${roles[0]}/${profile}`, roles.length === 1 ? sharedLabel(roles[0]!) : `${roles.join(" + ")} hosts (shared)`, holder, profile, pick, now, backdate);
     // Fewer current certificates than holders: some holder has none; with some
     // present the pool is at best late (someone is without a valid one).
     if (live.length > 0 && live.length < needed && severity(e.state) < severity("late")) e.state = "late";
