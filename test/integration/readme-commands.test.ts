@@ -164,6 +164,8 @@ describe("the README's hak-pki block, run against a dev OpenBao", () => {
         // A dev server has no file audit device (OpenBao makes those from its config file only): that check is vault-dev.hcl's, tested elsewhere.
         const at = args.indexOf("--audit-file");
         if (at >= 0) args.splice(at, 2);
+        // issue without --out writes into the current folder: here the temp folder, never the repo.
+        if (args[0] === "issue" && !args.includes("--out")) args.push("--out", dir);
         const r = await quiet(() => pkiMain(args));
         expect(r.code, `${line}\n${r.err}`).toBe(0);
       }
