@@ -13,6 +13,7 @@ path "pki-kubernetes/sign/apiserver.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -24,6 +25,7 @@ path "pki-kubernetes/cel/sign/apiserver.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -35,6 +37,7 @@ path "pki-kubernetes/sign/apiserver-kubelet-client" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
     # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
     "uri_sans" = []
@@ -48,6 +51,7 @@ path "pki-etcd/sign/apiserver-etcd-client" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
     # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
     "uri_sans" = []
@@ -61,6 +65,7 @@ path "pki-front-proxy/sign/front-proxy-client" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
     # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
     "uri_sans" = []
@@ -74,6 +79,7 @@ path "pki-kubernetes/sign/controller-manager" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
     # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
     "uri_sans" = []
@@ -87,6 +93,7 @@ path "pki-kubernetes/sign/scheduler" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
     # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
     "uri_sans" = []
@@ -146,6 +153,7 @@ path "pki-identity/sign/host-identity.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -157,6 +165,7 @@ path "pki-identity/cel/sign/host-identity.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }

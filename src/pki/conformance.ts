@@ -23,9 +23,9 @@ export interface ExpectedCert {
   organizationalUnit: string[];
   dns: string[];
   ip: string[];
+  /** URI SANs it may carry: a shared profile's holder names itself (holderUri); nothing else. */
+  uri: string[];
   extKeyUsage: string[];
-  /** URI SANs it may carry: a shared profile's holder names itself (holderUri). */
-  uri?: string[];
   /** Longest notAfter - notBefore a role signs: leafTtl plus the backdate of notBefore. */
   maxLifetimeSeconds: number;
 }
@@ -40,9 +40,9 @@ export function expectedCert(inv: Inventory, profile: ProfileName, host: Host | 
     organizationalUnit: [profileOu(profile)],
     dns: sans.dns,
     ip: sans.ip.map(normalizeIp),
+    uri: !p.perHost && host ? [holderUri(host.name)] : [],
     extKeyUsage: [...(p.usage !== "client" ? ["serverAuth"] : []), ...(p.usage !== "server" ? ["clientAuth"] : [])],
     maxLifetimeSeconds: inv.leafTtl + backdateSeconds(inv.leafTtl),
-    ...(!p.perHost && host ? { uri: [holderUri(host.name)] } : {}),
   };
 }
 
@@ -61,9 +61,9 @@ export function certProblems(facts: CertFacts, want: ExpectedCert): string[] {
   if (dns.length > 0) out.push(`DNS SANs not in the plan: ${dns.join(", ")}`);
   const ip = facts.ip.filter((i) => !want.ip.includes(normalizeIp(i)));
   if (ip.length > 0) out.push(`IP SANs not in the plan: ${ip.join(", ")}`);
-  const allowedUri = new Set((want.uri ?? []).map((u) => `url:${u}`));
-  const other = (facts.otherSans ?? []).filter((o) => !allowedUri.has(o));
-  if (other.length > 0) out.push(`SAN kinds the profile does not use: ${other.join(", ")}`);
+  const uri = (facts.uri ?? []).filter((u) => !want.uri.includes(u));
+  if (uri.length > 0) out.push(`URI SANs not in the plan: ${uri.join(", ")}`);
+  if (facts.otherSans && facts.otherSans.length > 0) out.push(`SAN kinds the profile does not use: ${facts.otherSans.join(", ")}`);
   if (facts.isCa) out.push("is a CA (basicConstraints CA:TRUE)");
   const ku = facts.keyUsage.filter((u) => !ALLOWED_KU.has(u));
   if (ku.length > 0) out.push(`key usages beyond the profile's: ${ku.join(", ")}`);

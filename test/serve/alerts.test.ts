@@ -123,6 +123,6 @@ describe("next steps for an anomaly", () => {
   it("name the certificate to revoke and the dry run that shows the role's hole", () => {
     const e: FleetEntry = { ...entry("etcd1/etcd-server", "anomaly"), anomalies: ["1a:2b:3c: lifetime 8760h, longer than leafTtl 720h"] };
     const next = stepAlerts(new Map(), [e], "demo", t(0)).events[0]!.alert.annotations.next;
-    expect(next).toBe("hak-pki bootstrap -i INVENTORY --dry-run (shows a role that differs); bao write pki-etcd/revoke serial_number=1a:2b:3c");
+    expect(next).toBe("hak-pki status (ANOMALIES); bao write pki-etcd/revoke serial_number=1a:2b:3c; hak-pki bootstrap -i INVENTORY --dry-run (shows a role that differs)");
   });
 });

@@ -22,12 +22,12 @@ export function smallInventory(extraHosts: { name: string; role: "etcd" | "contr
 
 let serialCounter = 1;
 
-/** The fixtures' host names say their role (etcd1, cp1, w1, lb1, or the demo's controlplane1, worker1, loadbalancer1). */
+/** The fixtures' host names say their role (etcd1, cp1, w1, lb1). */
 const ROLE_OF_NAME: [RegExp, "etcd" | "controlplane" | "worker" | "loadbalancer"][] = [
   [/^etcd/, "etcd"],
-  [/^(cp|controlplane)\d/, "controlplane"],
+  [/^(cp|controlplane)/, "controlplane"],
   [/^(w|worker)\d/, "worker"],
-  [/^(lb|loadbalancer)\d/, "loadbalancer"],
+  [/^(lb|loadbalancer)/, "loadbalancer"],
 ];
 
 /**

@@ -167,7 +167,13 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
         out.push(flag(e, anomaliesOf(`${h}/${profile}`, profile, h)));
       } else unnamed.push(h);
     }
-    if (unnamed.length === 0) continue;
+    const anonymousAnomalies = anomaliesOf(`*/${profile}`, profile, undefined);
+    if (unnamed.length === 0) {
+      // Every holder is named, yet an unnamed certificate that no role should sign exists: show it as its own cell.
+      if (anonymousAnomalies.length > 0)
+        out.push(flag(entryFor(`shared:${role}/${profile}`, sharedLabel(role), { kind: "shared", role, hosts: [] }, profile, anonymous[0], now, backdate), anonymousAnomalies));
+      continue;
+    }
     // The rest is a pool: certificates signed before holders were named (or by an older agent).
     const live = anonymous.filter((c) => c.facts.notAfter.getTime() > now.getTime());
     const needed = unnamed.length;
@@ -179,7 +185,7 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
     // Fewer current certificates than holders: some holder has none; with some
     // present the pool is at best late (someone is without a valid one).
     if (live.length > 0 && live.length < needed && severity(e.state) < severity("late")) e.state = "late";
-    out.push(flag({ ...e, current: live.length, needed }, anomaliesOf(`*/${profile}`, profile, undefined)));
+    out.push(flag({ ...e, current: live.length, needed }, anonymousAnomalies));
   }
   return sortWorstFirst(out);
 }

@@ -40,8 +40,8 @@ export function nextSteps(state: CertState, hosts: string[], neverSigned: boolea
     // "<serial>: <problem>" per offending certificate (fleet.ts); serials carry colons themselves.
     const revoke = entries.flatMap((e) => (e.anomalies ?? []).map((a) => `bao write ${PKI_MOUNT[e.ca as keyof typeof PKI_MOUNT]}/revoke serial_number=${a.split(": ")[0]}`));
     return {
-      cause: "Vault holds a live certificate no hak role should have signed: a role or policy has a hole",
-      next: ["hak-pki bootstrap -i INVENTORY --dry-run (shows a role that differs)", ...revoke],
+      cause: "Vault signed a certificate no hak role should (see the cell): a role or policy has a hole",
+      next: ["hak-pki status (ANOMALIES)", ...(revoke.length > 0 ? revoke : ["bao write <mount>/revoke serial_number=<serial>"]), "hak-pki bootstrap -i INVENTORY --dry-run (shows a role that differs)"],
     };
   }
   if (state === "missing" && neverSigned)
