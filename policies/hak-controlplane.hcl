@@ -39,8 +39,6 @@ path "pki-kubernetes/sign/apiserver-kubelet-client" {
     "exclude_cn_from_sans" = [true]
     "uri_sans" = []
     "ttl" = []
-    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
-    "uri_sans" = []
   }
 }
 
@@ -53,8 +51,6 @@ path "pki-etcd/sign/apiserver-etcd-client" {
     "exclude_cn_from_sans" = [true]
     "uri_sans" = []
     "ttl" = []
-    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
-    "uri_sans" = []
   }
 }
 
@@ -67,8 +63,6 @@ path "pki-front-proxy/sign/front-proxy-client" {
     "exclude_cn_from_sans" = [true]
     "uri_sans" = []
     "ttl" = []
-    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
-    "uri_sans" = []
   }
 }
 
@@ -81,8 +75,6 @@ path "pki-kubernetes/sign/controller-manager" {
     "exclude_cn_from_sans" = [true]
     "uri_sans" = []
     "ttl" = []
-    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
-    "uri_sans" = []
   }
 }
 
@@ -95,8 +87,6 @@ path "pki-kubernetes/sign/scheduler" {
     "exclude_cn_from_sans" = [true]
     "uri_sans" = []
     "ttl" = []
-    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
-    "uri_sans" = []
   }
 }
 
@@ -141,8 +131,6 @@ path "pki-kubernetes/sign/kube-proxy" {
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
     "ttl" = []
-    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
-    "uri_sans" = []
   }
 }
 

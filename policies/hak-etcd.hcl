@@ -70,8 +70,6 @@ path "pki-etcd/sign/etcd-healthcheck-client" {
     "exclude_cn_from_sans" = [true]
     "uri_sans" = []
     "ttl" = []
-    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
-    "uri_sans" = []
   }
 }
 

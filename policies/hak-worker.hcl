@@ -49,8 +49,6 @@ path "pki-kubernetes/sign/kube-proxy" {
     "exclude_cn_from_sans" = [true]
     "uri_sans" = []
     "ttl" = []
-    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
-    "uri_sans" = []
   }
 }
 
@@ -63,8 +61,6 @@ path "pki-kubernetes/sign/coredns" {
     "exclude_cn_from_sans" = [true]
     "uri_sans" = []
     "ttl" = []
-    # The holder's own name (urn:hak:host:<host>); the role allows only the token's own.
-    "uri_sans" = []
   }
 }
 

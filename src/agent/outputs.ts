@@ -70,7 +70,7 @@ export async function obtainCertificate(client: VaultClient, host: string, out: 
   // A shared profile's certificate names its holder (the role lets a host name only itself).
   const uri = PROFILES[out.profile].perHost ? [] : [holderUri(host)];
   const csr = await createCsr(kp, { commonName: out.commonName, dns: out.dns, ip: out.ip, uri });
-  const s = await signCsr(client, { profile: out.profile, host, csrPem: csr, commonName: out.commonName, ttl: out.ttl ? `${out.ttl}s` : undefined, uriSans: uri });
+  const s = await signCsr(client, { profile: out.profile, host, csrPem: csr, commonName: out.commonName, ttl: out.ttl ? `${out.ttl}s` : undefined });
   return { certPem: s.certPem, keyPem: kp.privateKeyPem, caPem: s.caPem, chainPem: s.chainPem, serial: s.serial };
 }
 

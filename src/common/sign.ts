@@ -17,8 +17,6 @@ export interface SignRequest {
   commonName: string;
   /** Shorter than the role's TTL, e.g. "8h"; the role's max_ttl caps it. */
   ttl?: string;
-  /** URI SANs (a shared profile's holder, holderUri); roles without SANs take none from the CSR, so they go in the request too. */
-  uriSans?: string[];
 }
 
 export interface SignResult {
@@ -79,7 +77,6 @@ export async function signCsr(client: VaultClient, req: SignRequest): Promise<Si
     exclude_cn_from_sans: true,
     ...(uris.length > 0 ? { uri_sans: uris.join(",") } : {}),
     ...(req.ttl ? { ttl: req.ttl } : {}),
-    ...(req.uriSans && req.uriSans.length > 0 ? { uri_sans: req.uriSans.join(",") } : {}),
   };
   let path = signPath(req.profile, req.host);
   let res: Awaited<ReturnType<typeof client.write<SignResponse>>>;
