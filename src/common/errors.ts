@@ -125,10 +125,10 @@ export function fsReason(err: unknown): string {
 
 /**
  * Reads a file a person pointed at (inventory, config, CA, key); a failure
- * is bad input naming the file, what it was for and, if known, where the
- * name came from (`--inventory`, `HAK_INVENTORY`, ...).
+ * is bad input naming the file and what it was for; `where` names who gave
+ * the name (`--inventory`, `HAK_INVENTORY`, `VAULT_CACERT`), default the file.
  */
-export function readInputFile(file: string, what: string, opts: { where?: string; fix?: string; from?: string } = {}): string {
+export function readInputFile(file: string, what: string, opts: { where?: string; fix?: string } = {}): string {
   try {
     // A FIFO or a device would block the read (or never end): refuse them before opening.
     const st = statSync(file);
@@ -136,8 +136,7 @@ export function readInputFile(file: string, what: string, opts: { where?: string
     return readFileSync(file, "utf8");
   } catch (err) {
     if (err instanceof InputError) throw err;
-    const from = opts.from ? ` (given by ${opts.from})` : "";
-    throw new InputError(`cannot read ${what} ${JSON.stringify(file)}${from}: ${fsReason(err)}`, { where: opts.where ?? file, fix: opts.fix, cause: err });
+    throw new InputError(`cannot read ${what} ${JSON.stringify(file)}: ${fsReason(err)}`, { where: opts.where ?? file, fix: opts.fix, cause: err });
   }
 }
 

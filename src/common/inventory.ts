@@ -191,7 +191,7 @@ export function parseInventoryText(text: string, where: string): Inventory {
 /** `from`: where the file name came from (a flag or variable), named in the error when it cannot be read. */
 export function loadInventory(file: string, from?: string): Inventory {
   const text = readInputFile(file, "the inventory", {
-    from,
+    where: from ?? file,
     fix: from ? `check the path; examples/demo-cluster.yaml is a complete inventory to start from` : "pass --inventory FILE or set HAK_INVENTORY",
   });
   return parseInventoryText(text, file);

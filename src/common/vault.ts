@@ -195,7 +195,7 @@ export class VaultClient {
         this.current = idx;
         if (status === 204 || (text === "" && status < 400)) return undefined;
         if (status === 404 && ro.allow404) return undefined;
-        if (status >= 400) throw await this.explain(this.httpError(status, text, clean, where), token, ro.token === undefined ? undefined : ro.token);
+        if (status >= 400) throw await this.explain(this.httpError(status, text, clean, where), token);
         try {
           return JSON.parse(text) as VaultResponse<T>;
         } catch {
@@ -249,7 +249,7 @@ export class VaultClient {
    * Vault about the token itself (lookup-self, which every valid token may
    * call) tells them apart.
    */
-  private async explain(err: VaultError, token: string | undefined, _explicit: string | null | undefined): Promise<VaultError> {
+  private async explain(err: VaultError, token: string | undefined): Promise<VaultError> {
     if (err.status !== 403 || !token || err.path.startsWith("auth/token/lookup-self") || /\/login$/.test(err.path)) return err;
     let self: { policies?: string[]; display_name?: string; expire_time?: string | null } | undefined;
     try {
@@ -316,7 +316,7 @@ export class VaultClient {
         errors: [text.trim()],
         path,
         where,
-        fix: `use https://: ${address.replace(/^http:/, "https:")} (in VAULT_ADDR or --vault-addr)`,
+        fix: `use ${address.replace(/^http:/, "https:")} (https://) in VAULT_ADDR or --vault-addr`,
       });
     }
     const detail = errors.length > 0 ? errors.join("; ") : `HTTP ${status}`;
@@ -384,7 +384,6 @@ export function clientFromConnection(conn: VaultConnection, extra: Partial<Vault
   if (conn.caFile) {
     ca = readInputFile(conn.caFile, "the Vault CA certificate", {
       where: from,
-      from,
       fix: `point ${from} at the PEM file of the CA that signed the server's certificate (the local server's: .state/bao/tls/ca.crt)`,
     });
     if (!ca.includes("-----BEGIN CERTIFICATE-----"))

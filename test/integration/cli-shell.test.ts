@@ -49,7 +49,7 @@ describe("the three CLIs", () => {
     const script = `
       source ${JSON.stringify(file)}
       comp() { COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); _hak_pki; echo "[\${COMPREPLY[*]}]"; }
-      comp hak-pki bo
+      comp hak-pki sta
       comp hak-pki local-server ""
       comp hak-pki local-server start --e
       comp hak-pki -i inv.yaml bootstrap --dr
@@ -58,7 +58,7 @@ describe("the three CLIs", () => {
       complete -p hak-pki`;
     const { stdout } = await run("bash", ["--norc", "-c", script]);
     expect(stdout.split("\n").filter(Boolean)).toEqual([
-      "[bootstrap]",
+      "[status]",
       "[start stop --help]",
       "[--env]",
       "[--dry-run]",

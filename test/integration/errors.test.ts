@@ -67,7 +67,7 @@ describe("errors with their cause and fix", () => {
     const r = await hakPki(["status", "-i", inventory], { VAULT_ADDR: http });
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/the server speaks HTTPS, but the address says http:\/\//);
-    expect(r.err).toContain(`fix: use https://: ${bao.address}`);
+    expect(r.err).toContain(`fix: use ${bao.address} (https://) in VAULT_ADDR or --vault-addr`);
     expect(r.err).not.toMatch(/starts with/);
   });
 
@@ -85,7 +85,7 @@ describe("errors with their cause and fix", () => {
   it("a missing CA file is bad input naming the file and the variable", async () => {
     const r = await hakPki(["status", "-i", inventory], { VAULT_CACERT: join(dir, "nope.crt") });
     expect(r.code).toBe(2);
-    expect(r.err).toContain(`cannot read the Vault CA certificate "${join(dir, "nope.crt")}" (given by VAULT_CACERT): no such file`);
+    expect(r.err).toContain(`VAULT_CACERT: cannot read the Vault CA certificate "${join(dir, "nope.crt")}": no such file`);
     writeFileSync(join(dir, "empty.crt"), "hello\n");
     const garbage = await hakPki(["status", "-i", inventory], { VAULT_CACERT: join(dir, "empty.crt") });
     expect(garbage.code).toBe(2);
@@ -95,10 +95,10 @@ describe("errors with their cause and fix", () => {
   it("-i nope.yaml names the file that was passed, without telling to pass one", async () => {
     const r = await hakPki(["status", "-i", "nope.yaml"], {});
     expect(r.code).toBe(2);
-    expect(r.err).toContain('cannot read the inventory "nope.yaml" (given by --inventory): no such file');
+    expect(r.err).toContain('--inventory: cannot read the inventory "nope.yaml": no such file');
     expect(r.err).not.toMatch(/pass --inventory/);
     const env = await hakPki(["status"], { HAK_INVENTORY: "nope.yaml" });
-    expect(env.err).toContain("(given by HAK_INVENTORY)");
+    expect(env.err).toContain('HAK_INVENTORY: cannot read the inventory "nope.yaml": no such file');
   });
 
   it("an unknown field is named at its path, in hak's words", async () => {

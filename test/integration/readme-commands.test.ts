@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -111,6 +111,10 @@ async function quiet(fn: () => Promise<number>): Promise<{ code: number; out: st
 
 const readme = readFileSync("README.md", "utf8");
 const commands = readmeCommands(readme);
+// docs/ are held to the same: their commands must exist too.
+const docCommands = readdirSync("docs")
+  .filter((f) => f.endsWith(".md"))
+  .flatMap((f) => readmeCommands(readFileSync(join("docs", f), "utf8")).map((c) => ({ ...c, line: `docs/${f}: ${c.line}` })));
 
 describe("the README's commands", () => {
   it("are found (the parser can fail too)", () => {
@@ -121,7 +125,7 @@ describe("the README's commands", () => {
     expect(resolve(pkiProgram(), ["nosuch"]).path).toEqual([]);
   });
 
-  it.each(commands.map((c) => [c.line, c.words] as const))("%s: its command and options exist, and --help runs", async (_line, words) => {
+  it.each([...commands, ...docCommands].map((c) => [c.line, c.words] as const))("%s: its command and options exist, and --help runs", async (_line, words) => {
     const cli = CLIS[words[0]!]!;
     const { path, unknown } = resolve(cli.program(), words.slice(1));
     expect(unknown, "options the CLI does not have").toEqual([]);
@@ -160,6 +164,8 @@ describe("the README's hak-pki block, run against a dev OpenBao", () => {
         // A dev server has no file audit device (OpenBao makes those from its config file only): that check is vault-dev.hcl's, tested elsewhere.
         const at = args.indexOf("--audit-file");
         if (at >= 0) args.splice(at, 2);
+        // issue without --out writes into the current folder: here the temp folder, never the repo.
+        if (args[0] === "issue" && !args.includes("--out")) args.push("--out", dir);
         const r = await quiet(() => pkiMain(args));
         expect(r.code, `${line}\n${r.err}`).toBe(0);
       }

@@ -107,3 +107,22 @@ describe("retry backoff", () => {
     expect([400, 401, 403, 404, 422].some(retryableStatus)).toBe(false);
   });
 });
+
+describe("alert annotations", () => {
+  it("say what to run next, as the page does, and pools in plain words", () => {
+    const r = stepAlerts(new Map(), [entry("etcd1/etcd-server", "expired")], "demo", t(0));
+    expect(r.events[0]!.alert.annotations.next).toBe("hak-deploy check etcd1; journalctl -u hak-agent (on etcd1)");
+    const pool: FleetEntry = { ...entry("shared:etcd/etcd-healthcheck-client", "late"), identity: "etcd hosts (shared)", holder: { kind: "shared", role: "etcd", hosts: ["etcd1", "etcd2"] }, current: 1, needed: 2 };
+    const p = stepAlerts(new Map(), [pool], "demo", t(0)).events[0]!.alert.annotations;
+    expect(p.description).toContain("the etcd hosts etcd1, etcd2 (shared; 1 valid for 2 holders)");
+    expect(p.next).toBe("hak-deploy check etcd1 etcd2; journalctl -u hak-agent (on etcd1, etcd2)");
+  });
+});
+
+describe("next steps for an anomaly", () => {
+  it("name the certificate to revoke and the dry run that shows the role's hole", () => {
+    const e: FleetEntry = { ...entry("etcd1/etcd-server", "anomaly"), anomalies: ["1a:2b:3c: lifetime 8760h, longer than leafTtl 720h"] };
+    const next = stepAlerts(new Map(), [e], "demo", t(0)).events[0]!.alert.annotations.next;
+    expect(next).toBe("hak-pki status (ANOMALIES); bao write pki-etcd/revoke serial_number=1a:2b:3c; hak-pki bootstrap -i INVENTORY --dry-run (shows a role that differs)");
+  });
+});

@@ -142,7 +142,7 @@ describe("computeFleet: one state per expected identity and profile", () => {
     for (const p of shared) for (let i = 0; i < 3; i++) certs.push(issued(p, undefined, ago(1), new Date(ago(1).getTime() + life)));
     const rows = fleetRows(computeFleet(inv, certs, now));
     expect(rows.every((r) => r.worst === "ok")).toBe(true);
-    expect(rows.map((r) => r.identity)).toEqual(["etcd1", "etcd2", "etcd10", "etcd hosts (shared)", "cp1", "controlplane hosts (shared)", "w1", "worker hosts (shared)"]);
+    expect(rows.map((r) => r.identity)).toEqual(["etcd1", "etcd2", "etcd10", "etcd hosts (shared)", "cp1", "controlplane + worker hosts (shared)", "controlplane hosts (shared)", "w1", "worker hosts (shared)"]);
     // Rows in trouble jump ahead of everything healthy, worst state first.
     const trouble = certs.filter((c) => !((c.host === "etcd2" && c.profile === "etcd-peer") || (c.host === "w1" && c.profile === "kubelet")));
     trouble.push(issued("etcd-peer", "etcd2", ago(55), new Date(ago(55).getTime() + life)));

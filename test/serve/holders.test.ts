@@ -8,6 +8,7 @@ import { VaultClient, VaultError } from "../../src/common/vault.js";
 import { createCsr, generateKeyPair } from "../../src/common/x509.js";
 import { bootstrap } from "../../src/pki/bootstrap.js";
 import { listIssued } from "../../src/pki/issued.js";
+import { readStatus, renderStatus } from "../../src/pki/status.js";
 import { computeFleet } from "../../src/pki/serve/fleet.js";
 import { devBao } from "../helpers/bao.js";
 import { loopbackInventory } from "../helpers/inventory.js";
@@ -47,6 +48,7 @@ describe("shared profiles name their holder", () => {
   async function signKubeProxy(c: VaultClient, uri: string[]) {
     const spec = requestSpec(inv, "kube-proxy", undefined);
     const csr = await createCsr(await generateKeyPair("ec"), { commonName: spec.commonName, dns: spec.dns, ip: spec.ip, uri });
+    // As the agent asks: signCsr sends the CSR's URI as uri_sans too (the role takes no SANs from a CSR).
     return signCsr(c, { profile: "kube-proxy", csrPem: csr, commonName: spec.commonName });
   }
 
@@ -82,5 +84,11 @@ describe("shared profiles name their holder", () => {
     expect(byId.get("w1/kube-proxy")?.state).toBe("ok");
     // cp1 (a node too) and w2 never named themselves; the one anonymous certificate stands for them in a pool of two.
     expect(byId.get("shared:controlplane/kube-proxy")).toMatchObject({ holder: { hosts: ["cp1", "w2"] }, current: 1, needed: 2 });
+
+    // hak-pki status says which host holds it, too.
+    const status = await readStatus(root, inv);
+    expect(status.certificates.filter((c) => c.certificate === "kube-proxy").map((c) => c.host ?? "-").sort()).toEqual(["-", "w1"]);
+    expect(renderStatus(status)).toMatch(/^kube-proxy\s+w1\s/m);
+    expect(renderStatus(status)).not.toMatch(/EXTERNALLY MANAGED/);
   });
 });

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { ALERTING_STATES, type CertState, type FleetEntry } from "./fleet.js";
+import { ALERTING_STATES, poolText, type CertState, type FleetEntry } from "./fleet.js";
+import { nextSteps } from "./problems.js";
 
 /**
  * The alert state machine: pure. Given what was firing and the fleet now, it
@@ -67,7 +68,7 @@ export interface AlertEvent {
 }
 
 function describe(e: FleetEntry): string {
-  const who = e.holder.kind === "host" ? `host ${e.holder.host}` : `the ${e.holder.role} hosts (shared, ${e.current ?? 0}/${e.needed ?? 0} current)`;
+  const who = e.holder.kind === "host" ? `host ${e.holder.host}` : `the ${e.holder.role} hosts ${e.holder.hosts.join(", ")} (shared; ${poolText(e)})`;
   switch (e.state) {
     case "missing":
       return `${who} has no ${e.profile} certificate: Vault never signed one (host not enrolled or its agent never ran)`;
@@ -96,7 +97,12 @@ function alertFor(e: FleetEntry, state: AlertingState, cluster: string, now: Dat
     state,
     startsAt: now.toISOString(),
     labels,
-    annotations: { summary: `${e.identity} ${e.profile}: certificate ${state}`, description: describe(e) },
+    annotations: {
+      summary: `${e.identity} ${e.profile}: certificate ${state}`,
+      description: describe(e),
+      // The same next steps as the page's problem list.
+      next: nextSteps(state, e.holder.kind === "host" ? [e.holder.host] : e.holder.hosts, false, {}, [e]).next.join("; "),
+    },
   };
 }
 

@@ -65,6 +65,13 @@ export interface FleetEntry {
   anomalies?: string[];
 }
 
+/** A pool of holders whose certificates do not name them, in plain words: "2 valid for 3 holders". */
+export function poolText(e: Pick<FleetEntry, "current" | "needed">): string {
+  const holders = `${e.needed} holder${e.needed === 1 ? "" : "s"}`;
+  if (!e.current) return `none valid for ${holders}`;
+  return `${e.current} valid for ${holders}`;
+}
+
 export function sharedLabel(role: HostRole): string {
   return `${role} hosts (shared)`;
 }
@@ -175,8 +182,10 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
     const live = anonymous.filter((c) => c.facts.notAfter.getTime() > now.getTime());
     const needed = unnamed.length;
     const pick = live.length >= needed ? live[needed - 1] : live.length > 0 ? live[live.length - 1] : anonymous[0];
-    const holder: Holder = { kind: "shared", role, hosts: unnamed };
-    const e = entryFor(`shared:${role}/${profile}`, sharedLabel(role), holder, profile, pick, now, backdate);
+    // A profile held by more than one role (kube-proxy on control planes and workers) is one pool: its certificates cannot be told apart.
+    const roles = [...new Set(unnamedRoles)];
+    const holder: Holder = { kind: "shared", role: roles[0]!, hosts: unnamed };
+    const e = entryFor(`shared:${roles[0]}/${profile}`, roles.length === 1 ? sharedLabel(roles[0]!) : `${roles.join(" + ")} hosts (shared)`, holder, profile, pick, now, backdate);
     // Fewer current certificates than holders: some holder has none; with some
     // present the pool is at best late (someone is without a valid one).
     if (live.length > 0 && live.length < needed && severity(e.state) < severity("late")) e.state = "late";

@@ -3,7 +3,9 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import { formatDuration } from "../../common/duration.js";
 import { CA_NAMES, type CaName } from "../../common/names.js";
 import { PROFILE_NAMES, PROFILES, type ProfileName } from "../../common/profiles.js";
-import { CERT_STATES, fleetRows, type CertState, type FleetEntry } from "./fleet.js";
+import { CERT_STATES, fleetRows, poolText, type CertState, type FleetEntry } from "./fleet.js";
+
+export { poolText };
 import type { Snapshot } from "./monitor.js";
 import { fleetProblems, type NextStepOptions } from "./problems.js";
 
@@ -42,13 +44,6 @@ function timeText(e: FleetEntry): string {
   if (e.state === "missing" || e.secondsLeft === undefined) return "never issued";
   if (e.secondsLeft <= 0) return `${shortDuration(-e.secondsLeft)} ago`;
   return `${shortDuration(e.secondsLeft)} left`;
-}
-
-/** A pool of holders whose certificates do not name them: "2 valid for 3 holders". */
-export function poolText(e: Pick<FleetEntry, "current" | "needed">): string {
-  const holders = `${e.needed} holder${e.needed === 1 ? "" : "s"}`;
-  if (!e.current) return `none valid for ${holders}`;
-  return `${e.current} valid for ${holders}`;
 }
 
 function cell(e: FleetEntry | undefined): HtmlEscapedString | Promise<HtmlEscapedString> {

@@ -1,3 +1,4 @@
+import { PKI_MOUNT } from "../../common/names.js";
 import { ALERTING_STATES, severity, type CertState, type FleetEntry } from "./fleet.js";
 
 /**
@@ -32,10 +33,17 @@ function logStep(hosts: string[], o: NextStepOptions): string {
   return `journalctl -u hak-agent (on ${hosts.join(", ")})`;
 }
 
-function nextSteps(state: CertState, hosts: string[], neverSigned: boolean, o: NextStepOptions): { cause: string; next: string[] } {
+/** Why an entry is in trouble and the commands to run, most useful first. */
+export function nextSteps(state: CertState, hosts: string[], neverSigned: boolean, o: NextStepOptions, entries: readonly FleetEntry[] = []): { cause: string; next: string[] } {
   const check = `hak-deploy check ${hosts.join(" ")}`;
-  if (state === "anomaly")
-    return { cause: "Vault signed a certificate no hak role should (see the cell): a role or policy has a hole", next: ["hak-pki status (ANOMALIES)", "bao write <mount>/revoke serial_number=<serial>", "hak-pki bootstrap --dry-run"] };
+  if (state === "anomaly") {
+    // "<serial>: <problem>" per offending certificate (fleet.ts); serials carry colons themselves.
+    const revoke = entries.flatMap((e) => (e.anomalies ?? []).map((a) => `bao write ${PKI_MOUNT[e.ca as keyof typeof PKI_MOUNT]}/revoke serial_number=${a.split(": ")[0]}`));
+    return {
+      cause: "Vault signed a certificate no hak role should (see the cell): a role or policy has a hole",
+      next: ["hak-pki status (ANOMALIES)", ...(revoke.length > 0 ? revoke : ["bao write <mount>/revoke serial_number=<serial>"]), "hak-pki bootstrap -i INVENTORY --dry-run (shows a role that differs)"],
+    };
+  }
   if (state === "missing" && neverSigned)
     return { cause: "never signed: the host is not enrolled, or its agent never ran", next: [`hak-deploy enroll ${hosts.join(" ")}`, check, logStep(hosts, o)] };
   if (state === "missing") return { cause: "the agent has not obtained it", next: [check, logStep(hosts, o)] };
@@ -59,7 +67,7 @@ export function fleetProblems(fleet: readonly FleetEntry[], o: NextStepOptions =
     .map((entries) => {
       const first = entries[0]!;
       const hosts = first.holder.kind === "host" ? [first.holder.host] : first.holder.hosts;
-      const { cause, next } = nextSteps(first.state, hosts, first.holder.kind === "host" && allMissing(first.identity), o);
+      const { cause, next } = nextSteps(first.state, hosts, first.holder.kind === "host" && allMissing(first.identity), o, entries);
       return { state: first.state, identity: first.identity, hosts, entries, cause, next };
     })
     .sort((a, b) => severity(b.state) - severity(a.state) || left(a.entries) - left(b.entries) || a.identity.localeCompare(b.identity, "en", { numeric: true }));
