@@ -6,6 +6,7 @@ import { InputError } from "../common/errors.js";
 import { renderTable } from "../common/table.js";
 import { applyCluster, type ApplyOptions, type ApplyReport } from "./apply.js";
 import { checkCluster, DEFAULT_HOST_PATHS, renderCheck } from "./check.js";
+import { haFindings, renderHaFindings } from "./ha-check.js";
 import { checkHostPath, DEFAULT_IDENTITY_CERT_PATH, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
 import { checkHive, HIVE_INVENTORY, HIVE_PLANS, renderHiveStates, writeHive } from "./hive.js";
 import { findHost } from "../common/inventory.js";
@@ -284,10 +285,16 @@ export function buildProgram(): Command {
         .argument("[hosts...]", "only these hosts (default: all)")
         .addOption(new Option("--agent-url <url>", "the agent's readiness URL, as seen on the host").default(DEFAULT_HOST_PATHS.agentUrl))
         .option("--cert-dir <dir>", "where the agent keeps certificates on the hosts", DEFAULT_HOST_PATHS.certDir)
-        .option("--json", "the report as JSON"),
+        .option("--json", "the report as JSON")
+        .option("--ha", "only the single points of failure the inventory leaves (warnings; no host is contacted)"),
     ),
-  ).action(async (names: string[], o: InventoryFlags & SshCmdFlags & { agentUrl: string; certDir: string }) => {
+  ).action(async (names: string[], o: InventoryFlags & SshCmdFlags & { agentUrl: string; certDir: string; ha?: boolean }) => {
     const inv = inventoryFrom(o);
+    if (o.ha) {
+      const warnings = haFindings(inv);
+      print(o.json ? JSON.stringify({ warnings }, null, 2) : renderHaFindings(warnings));
+      return;
+    }
     const hosts = selectHosts(inv, names);
     const ssh = sshSettingsFrom(o);
     const report = await checkCluster(inv, hosts, {
