@@ -46,7 +46,7 @@ export function failureTableRows(lb: readonly LbRowResult[]): TableRow[] {
     rows.push({
       failure: r.failure,
       phase: "fault",
-      functional: ms(f.recoveryMs),
+      functional: f.failed === 0 ? "0 s (no failed call)" : ms(f.recoveryMs),
       failed: `${f.failed}/${f.total} (${(f.share * 100).toFixed(1)}%)`,
       // The lab runs no agent: there is nothing that could renew.
       renewed: "n/a (no agent in the LB lab)",
