@@ -18,6 +18,7 @@ DEBIAN_PACKAGES=(
   chromium
   python3-venv
   openssl
+  iproute2  # ip netns: the HA lab (test/ha)
   prometheus
   zsh
 )
