@@ -353,6 +353,15 @@ export class LbLab {
     return pids.length;
   }
 
+  /** Sends the plan's reload signal to a service's main process (keepalived: SIGHUP rereads its config and includes). */
+  reloadService(host: string, service: "haproxy" | "keepalived"): void {
+    const svc = this.plans.get(host)?.services.find((s) => s.name === service);
+    const nsenter = this.procs.get(`${host}/${service}`)?.pid;
+    const main = nsenter !== undefined ? children(nsenter)[0] : undefined;
+    if (!svc || svc.reload.kind !== "signal" || main === undefined) throw new HakError(`cannot reload ${service} on ${host}`);
+    process.kill(main, svc.reload.signal as NodeJS.Signals);
+  }
+
   setLink(host: string, up: boolean): void {
     run("ip", ["-n", NS(host), "link", "set", "eth0", up ? "up" : "down"]);
   }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { LbLab, labLeftovers } from "../../src/ha/lab.js";
 import { runLbRow, type LbRowResult } from "../../src/ha/rows.js";
 
@@ -88,6 +88,31 @@ describe.skipIf(!isRoot)("load balancers in network namespaces (the plan's keepa
       expect(lab.processes(lb, "keepalived").length).toBeGreaterThan(0);
     }
   });
+
+  it("VRRP authentication is in effect: a backup with another password ignores the master's adverts (and takes the VIP too); the right one heals it", async () => {
+    const good = readFileSync(lab.authFile, "utf8");
+    try {
+      // Both load balancers include the same file; only loadbalancer2 rereads it.
+      writeFileSync(lab.authFile, good.replace(/auth_pass \S+/, "auth_pass wrongpw1"));
+      lab.reloadService("loadbalancer2", "keepalived");
+      let both = false;
+      for (let i = 0; i < 100 && !both; i++) {
+        both = lab.vipHolders().length === 2;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(both, lab.logTail("loadbalancer2-keepalived", 15)).toBe(true);
+    } finally {
+      writeFileSync(lab.authFile, good);
+      lab.reloadService("loadbalancer2", "keepalived");
+    }
+    // Healed: the master's priority wins again.
+    let healed = false;
+    for (let i = 0; i < 100 && !healed; i++) {
+      healed = lab.vipHolders().join() === "loadbalancer1";
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(healed, lab.logTail("loadbalancer2-keepalived", 15)).toBe(true);
+  }, 30_000);
 
   it("the master host dies (SIGKILL keepalived + haproxy, link down): the VIP moves to the backup; back on restore", async () => {
     const r = await runLbRow(lab, "lb-host", { windowMs: WINDOW_MS });
