@@ -222,16 +222,24 @@ export class LbLab {
     if (process.getuid?.() !== 0) throw new HakError("the load-balancer lab needs root (network namespaces)", { fix: "run it as root (CI and the dev machine do)" });
     for (const p of ["/usr/sbin/haproxy", "/usr/sbin/keepalived"])
       if (!existsSync(p)) throw new HakError(`${p} not found`, { fix: "run `bash scripts/setup.sh` (it installs haproxy and keepalived)" });
-    const base = labSubnetBase();
-    // Another bridge on the same /24 (someone else's test) would take our traffic: refuse, naming it.
-    const clash = run("ip", ["-o", "-4", "addr", "show"], { allowFail: true })
-      .out.split("\n")
-      .find((l) => l.includes(` inet ${base}.`) && !l.includes(` ${LAB_BRIDGE} `) && !l.includes(`${LAB_BRIDGE}\\`));
-    if (clash)
+    // Another bridge on the same /24 (someone else's test: the cluster's e2e
+    // test also takes 10.241.0.0/24) would take our traffic. A subnet chosen
+    // with HAK_HA_SUBNET is refused when in use, naming the interface; the
+    // default moves on to the first free of 10.242-10.249.0.0/24.
+    const addrs = run("ip", ["-o", "-4", "addr", "show"], { allowFail: true }).out.split("\n");
+    const user = (s: string) => addrs.find((l) => l.includes(` inet ${s}.`) && !/^\d+: hakha0\s/.test(l));
+    let base = labSubnetBase();
+    const clash = user(base);
+    if (clash && process.env.HAK_HA_SUBNET)
       throw new HakError(`${base}.0/24 is already in use on this machine: ${clash.split(/\s+/).slice(1, 4).join(" ")}`, {
         where: "HAK_HA_SUBNET",
         fix: "set HAK_HA_SUBNET to a free /24 (e.g. 10.242.0.0/24)",
       });
+    if (clash) {
+      const free = [2, 3, 4, 5, 6, 7, 8, 9].map((n) => `10.24${n}.0`).find((b) => !user(b));
+      if (!free) throw new HakError(`${base}.0/24 and 10.242-10.249.0.0/24 are all in use on this machine`, { where: "HAK_HA_SUBNET", fix: "set HAK_HA_SUBNET to a free /24" });
+      base = free;
+    }
     const lab = new LbLab(base);
     try {
       lab.network();
