@@ -75,14 +75,21 @@ export function haproxyConfig(inv: Inventory): string {
   ].join("\n");
 }
 
-/** Exits 0 while a haproxy process runs; shell builtins only, readable by any user (/proc/<pid>/comm). */
+/**
+ * Exits 0 while this host's haproxy runs: the master whose PID its pid file
+ * holds is alive and not a zombie. Not "any haproxy in /proc": where hosts
+ * share a PID namespace (the local cluster runs every load balancer on one
+ * machine) that finds the other host's and never lets the VIP go. Shell
+ * builtins only; the pid file and /proc/<pid>/stat are readable by any user.
+ */
 export const CHECK_HAPROXY_SCRIPT = [
   "#!/bin/sh",
-  "# keepalived's track script: the virtual IP belongs where haproxy runs.",
-  "for c in /proc/[0-9]*/comm; do",
-  '  read -r n < "$c" 2>/dev/null && [ "$n" = haproxy ] && exit 0',
-  "done",
-  "exit 1",
+  "# keepalived's track script: the virtual IP belongs where this host's haproxy runs.",
+  `read -r pid 2>/dev/null < ${HAPROXY_PID_FILE} || exit 1`,
+  'case "$pid" in "" | *[!0-9]*) exit 1 ;; esac',
+  '# /proc/<pid>/stat is "pid (comm) state ...": a zombie (Z) is dead.',
+  'read -r _ comm state _ 2>/dev/null < "/proc/$pid/stat" || exit 1',
+  '[ "$comm" = "(haproxy)" ] && [ "$state" != Z ]',
   "",
 ].join("\n");
 
