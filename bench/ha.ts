@@ -31,7 +31,7 @@ try {
   lab.stop();
 }
 console.log(`hak failure table, ${started.toISOString()}; ${machineLine()}`);
-console.log(`${haproxyVersion()}; ${keepalivedVersion()}; client: GET https://VIP/version every 100 ms, a new connection each, 2 s timeout; each phase watched ${windowMs / 1000} s`);
+console.log(`${haproxyVersion()}; ${keepalivedVersion()}; client: GET https://${lab.vip}:${lab.port}/version every 100 ms, a new connection each, 2 s timeout; each phase watched ${windowMs / 1000} s`);
 console.log("");
 console.log(renderFailureTable(results));
 console.log("");
