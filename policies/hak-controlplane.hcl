@@ -13,6 +13,7 @@ path "pki-kubernetes/sign/apiserver.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -24,6 +25,7 @@ path "pki-kubernetes/cel/sign/apiserver.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -35,6 +37,7 @@ path "pki-kubernetes/sign/apiserver-kubelet-client" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -46,6 +49,7 @@ path "pki-etcd/sign/apiserver-etcd-client" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -57,6 +61,7 @@ path "pki-front-proxy/sign/front-proxy-client" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -68,6 +73,7 @@ path "pki-kubernetes/sign/controller-manager" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -79,6 +85,7 @@ path "pki-kubernetes/sign/scheduler" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -90,6 +97,7 @@ path "pki-kubernetes/sign/kubelet.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -101,6 +109,7 @@ path "pki-kubernetes/sign/kubelet-serving.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -112,6 +121,7 @@ path "pki-kubernetes/cel/sign/kubelet-serving.{{identity.entity.metadata.host}}"
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -123,6 +133,7 @@ path "pki-kubernetes/sign/kube-proxy" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -134,6 +145,7 @@ path "pki-identity/sign/host-identity.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -145,6 +157,7 @@ path "pki-identity/cel/sign/host-identity.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }

@@ -8,8 +8,9 @@
 # The sign paths take a CSR: private keys never leave the host. `issue`,
 # `sign-verbatim` and `root/*` are not granted. Each sign path takes only the
 # parameters the agent sends (csr, common_name, format, exclude_cn_from_sans,
-# ttl): not_after, not_before, alt_names, ip_sans, uri_sans, other_sans,
-# user_ids, serial_number, issuer_ref and the rest are refused by the ACL,
+# uri_sans — a shared profile's holder URI, which the role's template pins to
+# the host's own — and ttl): not_after, not_before, alt_names, ip_sans,
+# other_sans, user_ids, serial_number, issuer_ref and the rest are refused by the ACL,
 # before any role sees them, on HashiCorp Vault as on OpenBao.
 
 path "pki-etcd/sign/etcd-server.{{identity.entity.metadata.host}}" {
@@ -19,6 +20,7 @@ path "pki-etcd/sign/etcd-server.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -30,6 +32,7 @@ path "pki-etcd/cel/sign/etcd-server.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -41,6 +44,7 @@ path "pki-etcd/sign/etcd-peer.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -52,6 +56,7 @@ path "pki-etcd/cel/sign/etcd-peer.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -63,6 +68,7 @@ path "pki-etcd/sign/etcd-healthcheck-client" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -74,6 +80,7 @@ path "pki-identity/sign/host-identity.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -85,6 +92,7 @@ path "pki-identity/cel/sign/host-identity.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }

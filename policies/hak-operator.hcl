@@ -6,7 +6,7 @@
 # It cannot grant itself or anyone more: no write on sys/policies, no auth
 # role or identity writes, no mounts, no audit devices, no tokens. Bootstrap
 # (which must write those) runs with its own credential, hak-bootstrap
-# (`hak-pki bootstrap-policy`). Signing takes exactly the parameters hak
+# (`hak-pki bootstrap --print-policy`). Signing takes exactly the parameters hak
 # sends; `not_after`, `not_before`, SAN and subject overrides and issuer
 # choice are refused by the ACL itself, on HashiCorp Vault too.
 # docs/policies.md lists what it can and cannot do.

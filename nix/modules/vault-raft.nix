@@ -1,5 +1,5 @@
 # Raft timing of the OpenBao node, imported by vault.nix. performance_multiplier
-# scales raft's heartbeat, election and leader-lease timeouts; 0 (unset) means
+# scales raft's heartbeat, election and leader-lease timeouts; unset means
 # the server's conservative default, equivalent to 5, and 1 is its fastest
 # setting, the one Vault's integrated-storage documentation recommends for
 # production servers. Measured on a local 5-node cluster when the leader is

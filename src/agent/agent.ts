@@ -352,6 +352,13 @@ export class Agent {
       .map((s) => s.name);
   }
 
+  /** The Vault token the agent holds, if any: /status reports it, so enrollment can tell the agent needs no secret ID. */
+  login(): { method?: string; tokenExpiresAt?: string } | undefined {
+    const exp = this.session.tokenExpiresAt;
+    if (!this.session.method || exp <= this.now()) return undefined;
+    return { method: this.session.method, tokenExpiresAt: new Date(exp).toISOString() };
+  }
+
   alive(): boolean {
     return this.now() - this.lastTick < MAX_SLEEP_MS * 4;
   }

@@ -3,6 +3,7 @@ import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { durationSchema } from "../common/duration.js";
 import { fileKind, formatPath, InputError, parseInput, readInputFile } from "../common/errors.js";
+import { vaultAddress } from "../common/inventory.js";
 import { isIpAddress } from "../common/ip.js";
 import { APPROLE_MOUNT, CERT_AUTH_MOUNT, KV_MOUNT } from "../common/names.js";
 import { PROFILE_NAMES } from "../common/profiles.js";
@@ -115,7 +116,7 @@ export const agentConfigSchema = z
     host: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be the host's inventory name (a DNS label)"),
     vault: z
       .object({
-        addresses: z.array(z.string().url()).min(1, "at least one Vault address is needed"),
+        addresses: z.array(vaultAddress).min(1, "at least one Vault address is needed"),
         /** CA of the Vault server's TLS certificate. */
         caFile: absPath.optional(),
         /** Local address every connection leaves from (secret IDs and tokens are bound to the host's address). */

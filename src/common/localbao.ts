@@ -380,9 +380,15 @@ export interface LocalClusterOptions {
   /**
    * Raft's performance_multiplier: 1 (hak's choice, the production setting
    * Vault's documentation recommends) scales heartbeat and election timeouts
-   * to their fastest; 0 leaves the server default (equivalent to 5).
+   * to their fastest; 0 leaves the line out, for the server default (equivalent to 5).
    */
   performanceMultiplier?: number;
+}
+
+/** OpenBao 2.7 refuses an explicit 0 ("HeartbeatTimeout is too low"): the server default is had by leaving the line out. */
+function raftTiming(opts: LocalClusterOptions): string {
+  const m = opts.performanceMultiplier ?? 1;
+  return m > 0 ? `  performance_multiplier = ${m}\n` : "";
 }
 
 function raftNodeConfig(stateDir: string, i: number, ports: { api: number; cluster: number }[], opts: LocalClusterOptions = {}): string {
@@ -403,8 +409,7 @@ log_level     = "warn"
 storage "raft" {
   path    = "${stateDir}/node${i}"
   node_id = "node${i}"
-  performance_multiplier = ${opts.performanceMultiplier ?? 1}
-${joins}
+${raftTiming(opts)}${joins}
 }
 listener "tcp" {
   address         = "127.0.0.1:${me.api}"
@@ -440,7 +445,22 @@ export async function startLocalCluster(stateDir: string, n = 3, opts: LocalClus
     await waitActive(new VaultClient({ addresses: [`https://127.0.0.1:${ports[0]!.api}`], tls: { ca: caPem }, token: init.root_token }), join(dir, "node0.log"));
     // A local cluster need not wait the default 10 s before promoting a joined node to voter.
     const first = new VaultClient({ addresses: [`https://127.0.0.1:${ports[0]!.api}`], tls: { ca: caPem }, token: init.root_token });
-    await first.write("sys/storage/raft/autopilot/configuration", { server_stabilization_time: "2s" }).finally(() => first.close());
+    // Retried: a loaded machine can see the new leader step down and re-elect once ("local node not active") right after unseal.
+    try {
+      for (let i = 0; ; i++) {
+        const ok = await first.write("sys/storage/raft/autopilot/configuration", { server_stabilization_time: "2s" }).then(
+          () => true,
+          (err: unknown) => {
+            if (i >= 60) throw err;
+            return false;
+          },
+        );
+        if (ok) break;
+        await sleep(500);
+      }
+    } finally {
+      await first.close();
+    }
     // Followers join through retry_join once unsealed; unseal is retried until the join has happened.
     for (let i = 1; i < n; i++) {
       const deadline = Date.now() + 60_000;

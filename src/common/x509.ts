@@ -73,7 +73,7 @@ export interface CertFacts {
   keyUsage: string[];
   extKeyUsage: string[];
   isCa: boolean;
-  /** SANs of kinds other than DNS and IP (email, URI, otherName, ...), as "kind:value". */
+  /** SANs of kinds other than DNS, IP and URI (email, otherName, ...), as "kind:value". */
   otherSans?: string[];
   /** Subject attributes other than CN, O and OU (e.g. a serialNumber a requester slipped in), as "type=value". */
   subjectExtra?: string[];
@@ -122,7 +122,7 @@ export function certFacts(pem: string): CertFacts {
     keyUsage: ku ? KU_FLAGS.filter(([f]) => (ku.usages & f) !== 0).map(([, n]) => n) : [],
     extKeyUsage: eku ? eku.usages.map((u) => EKU_NAMES[String(u)] ?? String(u)) : [],
     isCa: bc?.ca ?? false,
-    otherSans: sanJson.filter((n) => n.type !== "dns" && n.type !== "ip").map((n) => `${n.type}:${n.value}`),
+    otherSans: sanJson.filter((n) => n.type !== "dns" && n.type !== "ip" && n.type !== "url").map((n) => `${n.type}:${n.value}`),
     subjectExtra: c.subjectName
       .toJSON()
       .flatMap((rdn) => Object.entries(rdn))

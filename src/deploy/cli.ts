@@ -6,7 +6,7 @@ import { InputError } from "../common/errors.js";
 import { renderTable } from "../common/table.js";
 import { applyCluster, type ApplyOptions, type ApplyReport } from "./apply.js";
 import { checkCluster, DEFAULT_HOST_PATHS, renderCheck } from "./check.js";
-import { checkHostPath, DEFAULT_IDENTITY_CERT_PATH, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
+import { checkHostPath, DEFAULT_AGENT_STATUS_URL, DEFAULT_IDENTITY_CERT_PATH, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
 import { checkHive, HIVE_INVENTORY, HIVE_PLANS, renderHiveStates, writeHive } from "./hive.js";
 import { findHost, type Inventory } from "../common/inventory.js";
 import { haFindings, renderHaFindings } from "./ha-check.js";
@@ -63,7 +63,7 @@ function gateOptionsFrom(o: SshCmdFlags & { gateTimeout: string; certDir: string
   };
 }
 
-type EnrollFlags = SshCmdFlags & { secretIdPath: string; secretIdTtl?: string; identityCert: string; force?: boolean };
+type EnrollFlags = SshCmdFlags & { secretIdPath: string; secretIdTtl?: string; identityCert: string; agentStatusUrl?: string; force?: boolean };
 
 function enrollOptionsFrom(o: EnrollFlags): EnrollOptions {
   const ssh = sshSettingsFrom(o);
@@ -78,6 +78,7 @@ function enrollOptionsFrom(o: EnrollFlags): EnrollOptions {
     secretIdPath: checkHostPath(o.secretIdPath),
     secretIdTtlSeconds: ttl,
     identityCertPath: checkHostPath(o.identityCert, "--identity-cert"),
+    agentStatusUrl: o.agentStatusUrl,
     force: o.force ?? false,
     parallel: parallelFrom(o.parallel),
     onProgress: progress,
@@ -89,21 +90,23 @@ function addEnrollOptions(cmd: Command): Command {
     .option("--secret-id-path <path>", "the agent's secret-ID file on the hosts", DEFAULT_SECRET_ID_PATH)
     .option("--secret-id-ttl <duration>", "shorter secret-ID lifetime than the AppRole role's (e.g. 15m)")
     .option("--identity-cert <path>", "the agent's host identity certificate on the hosts; a host with a valid one is not enrolled", DEFAULT_IDENTITY_CERT_PATH)
-    .option("--force", "enroll hosts that already hold a valid host identity too");
+    .option("--agent-status-url <url>", "the agent's /status as seen on the hosts; a host whose agent holds a Vault token is not enrolled", DEFAULT_AGENT_STATUS_URL)
+    .option("--force", "enroll hosts that already hold a valid host identity (or a token) too");
 }
 
 export function renderEnroll(results: EnrollResult[]): string {
   const table = renderTable(
     ["HOST", "ADDRESS", "RESULT", "DETAIL"],
-    results.map((r) => [r.host, r.address, r.identityValidUntil ? "skipped" : r.ok ? "enrolled" : "FAILED", enrollDetail(r)]),
+    results.map((r) => [r.host, r.address, r.identityValidUntil || r.agentTokenValidUntil ? "skipped" : r.ok ? "enrolled" : "FAILED", enrollDetail(r)]),
   );
   const failed = results.filter((r) => !r.ok).length;
-  const skipped = results.filter((r) => r.identityValidUntil).length;
+  const skipped = results.filter((r) => r.identityValidUntil || r.agentTokenValidUntil).length;
   return `${table}\n\n${results.length - failed - skipped} enrolled, ${skipped} skipped, ${failed} failed`;
 }
 
 function enrollDetail(r: EnrollResult): string {
   if (r.identityValidUntil) return `holds a valid host identity until ${r.identityValidUntil}`;
+  if (r.agentTokenValidUntil) return `its agent holds a Vault token until ${r.agentTokenValidUntil} (renews its identity itself)`;
   if (!r.ok) return (r.error ?? "").replace(/\n\s*/g, " ");
   return `${r.file ?? ""}${r.expiresAt ? `, usable once until ${r.expiresAt}` : ""}`;
 }
@@ -157,7 +160,7 @@ export function buildProgram(): Command {
     }
     const states = writeHive(dir, inv);
     for (const s of states) {
-      print(s.state === "current" ? `${s.path}: already current` : `${s.path}: ${s.state === "missing" ? "written" : "updated"}`);
+      print(s.state === "current" ? `${s.path}: already current` : `${s.path}: ${{ missing: "written", changed: "updated", extra: "removed (no such host)" }[s.state]}`);
     }
     if (states.some((s) => s.state !== "current")) print("a flake sees only files git knows: git add hive/");
   });
@@ -169,8 +172,9 @@ export function buildProgram(): Command {
       .argument("[host]", "inventory host name")
       .option("--cluster", "the cluster plan (RBAC objects hak applies) instead of a host's")
       .option("--yaml", "with --cluster: the manifests as YAML for kubectl apply -f -")
+      .option("--files", "also print every config file's content")
       .option("--json", "the plan as JSON, exactly as hive/plans/<host>.json holds it"),
-  ).action((host: string | undefined, o: InventoryFlags & { cluster?: boolean; yaml?: boolean; json?: boolean }) => {
+  ).action((host: string | undefined, o: InventoryFlags & { cluster?: boolean; yaml?: boolean; json?: boolean; files?: boolean }) => {
     const inv = inventoryFrom(o);
     if (o.cluster) {
       const cp = clusterPlan(inv);
@@ -180,7 +184,7 @@ export function buildProgram(): Command {
     if (host === undefined) throw new InputError("which host? (or --cluster)", { where: "HOST", fix: `hosts are: ${inv.hosts.map((h) => h.name).join(", ")}` });
     if (!findHost(inv, host)) throw new InputError(`not in the inventory: ${host}`, { where: "HOST", fix: `hosts are: ${inv.hosts.map((h) => h.name).join(", ")}` });
     const p = hostPlan(inv, host);
-    print(o.json ? JSON.stringify(p, null, 2) : renderHostPlan(p));
+    print(o.json ? JSON.stringify(p, null, 2) : renderHostPlan(p, { files: o.files }));
   });
 
   addEnrollOptions(

@@ -22,11 +22,6 @@ export function buildProgram(): Command {
     .description("Reconciles Vault/OpenBao to the PKI of an HA Kubernetes cluster, issues and reports certificates.")
     .showHelpAfterError("(run with --help for usage)");
 
-  program
-    .command("bootstrap-policy")
-    .description("print the ACL policy of the credential bootstrap runs with (as root: bao policy write hak-bootstrap -)")
-    .action(() => print(bootstrapPolicy()));
-
   addInventoryOption(
     addVaultOptions(
       program
@@ -36,9 +31,14 @@ export function buildProgram(): Command {
         .option("--audit-file <path>", "file audit device on the Vault server that must exist (OpenBao: declared in its config)")
         .option("--no-cel", "classic PKI roles only, even where OpenBao has CEL roles (IP SANs are then not pinned)")
         .option("-v, --verbose", "list unchanged objects too")
-        .option("--json", "the plan as JSON"),
+        .option("--json", "the plan as JSON")
+        .option("--print-policy", "print the ACL policy of the credential bootstrap runs with, and exit (as root: bao policy write hak-bootstrap -)"),
     ),
-  ).action(async (o: Flags & { dryRun?: boolean; auditFile?: string; verbose?: boolean; json?: boolean; cel: boolean }) => {
+  ).action(async (o: Flags & { dryRun?: boolean; auditFile?: string; verbose?: boolean; json?: boolean; cel: boolean; printPolicy?: boolean }) => {
+    if (o.printPolicy) {
+      print(bootstrapPolicy());
+      return;
+    }
     const inv = inventoryFrom(o);
     const client = vaultFrom(o);
     try {

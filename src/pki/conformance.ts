@@ -1,6 +1,6 @@
 import type { Host, Inventory } from "../common/inventory.js";
 import { backdateSeconds } from "../common/lifetime.js";
-import { profileOu } from "../common/names.js";
+import { holderUri, profileOu } from "../common/names.js";
 import { PROFILES, type ProfileName } from "../common/profiles.js";
 import { normalizeIp, type CertFacts } from "../common/x509.js";
 
@@ -23,6 +23,8 @@ export interface ExpectedCert {
   organizationalUnit: string[];
   dns: string[];
   ip: string[];
+  /** URI SANs it may carry: a shared profile's holder names itself (holderUri); nothing else. */
+  uri: string[];
   extKeyUsage: string[];
   /** Longest notAfter - notBefore a role signs: leafTtl plus the backdate of notBefore. */
   maxLifetimeSeconds: number;
@@ -38,6 +40,7 @@ export function expectedCert(inv: Inventory, profile: ProfileName, host: Host | 
     organizationalUnit: [profileOu(profile)],
     dns: sans.dns,
     ip: sans.ip.map(normalizeIp),
+    uri: !p.perHost && host ? [holderUri(host.name)] : [],
     extKeyUsage: [...(p.usage !== "client" ? ["serverAuth"] : []), ...(p.usage !== "server" ? ["clientAuth"] : [])],
     maxLifetimeSeconds: inv.leafTtl + backdateSeconds(inv.leafTtl),
   };
@@ -58,6 +61,8 @@ export function certProblems(facts: CertFacts, want: ExpectedCert): string[] {
   if (dns.length > 0) out.push(`DNS SANs not in the plan: ${dns.join(", ")}`);
   const ip = facts.ip.filter((i) => !want.ip.includes(normalizeIp(i)));
   if (ip.length > 0) out.push(`IP SANs not in the plan: ${ip.join(", ")}`);
+  const uri = (facts.uri ?? []).filter((u) => !want.uri.includes(u));
+  if (uri.length > 0) out.push(`URI SANs not in the plan: ${uri.join(", ")}`);
   if (facts.otherSans && facts.otherSans.length > 0) out.push(`SAN kinds the profile does not use: ${facts.otherSans.join(", ")}`);
   if (facts.isCa) out.push("is a CA (basicConstraints CA:TRUE)");
   const ku = facts.keyUsage.filter((u) => !ALLOWED_KU.has(u));

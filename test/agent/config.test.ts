@@ -69,6 +69,7 @@ describe("agent config", () => {
     ["bad action", (d) => (d.outputs[1].actions = [{ type: "reload", unit: "etcd" }]), /^outputs\[1\]\.actions\[0\]\.type: Invalid discriminator value/m],
     ["bad listen", (d) => (d.listen = "9180"), /^listen: must be "address:port"/m],
     // Bounds (issue 10).
+    ["Vault address not http(s)", (d) => (d.vault.addresses = ["file:///etc/passwd"]), /^vault\.addresses\[0\]: must be an http\(s\) URL, not file:$/m],
     ["port 0", (d) => (d.listen = "127.0.0.1:0"), /^listen: the port must be between 1 and 65535$/m],
     ["port 70000", (d) => (d.listen = "127.0.0.1:70000"), /^listen: the port must be between 1 and 65535$/m],
     ["key readable by others", (d) => (d.outputs[1].mode = "0644"), /^outputs\[1\]\.mode: 0644 lets others read a private key or secret/m],

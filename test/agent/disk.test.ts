@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { certFacts } from "../../src/common/x509.js";
+import { pkiRoleName } from "../../src/common/names.js";
 import type { VaultRequestEvent } from "../../src/common/vault.js";
 import { Agent } from "../../src/agent/agent.js";
 import type { AgentConfig, CertificateOutput } from "../../src/agent/config.js";
@@ -24,6 +25,8 @@ import { certOutput, hostConfig, loopbackInventory, memoryLogger, startLab, type
  */
 
 const run = promisify(execFile);
+/** The per-host role etcd1's etcd-server certificate is signed at. */
+const ROLE = pkiRoleName("etcd-server", "etcd1");
 const inv = loopbackInventory("dsk", "127.0.37", { leafTtl: "1h" });
 let lab: Lab;
 let cfg: AgentConfig;
@@ -38,7 +41,7 @@ function auditSigns(): number {
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as { type: string; request?: { path?: string } })
-    .filter((e) => e.type === "response" && /\/sign\/etcd-server-etcd1$/.test(e.request?.path ?? "")).length;
+    .filter((e) => e.type === "response" && /\/sign\//.test(e.request?.path ?? "") && (e.request?.path ?? "").endsWith(`/${ROLE}`)).length;
 }
 
 function fill(dir: string): string {
@@ -82,7 +85,7 @@ function dueAgent(onSign?: (ev: VaultRequestEvent) => void) {
     now: () => Date.now() + offset,
     onVaultRequest: (ev) => {
       // The identity (on another disk) may renew too; only this output's signatures count.
-      if (vaultOperation(ev.path) !== "sign" || !ev.path.endsWith("/etcd-server-etcd1")) return;
+      if (vaultOperation(ev.path) !== "sign" || !ev.path.endsWith(`/${ROLE}`)) return;
       signs.push(ev);
       onSign?.(ev);
     },

@@ -149,4 +149,14 @@ describe("hak-pki bootstrap against a real OpenBao", () => {
       await other.stop();
     }
   });
+
+  it("refuses a leafTtl longer than a CA has left, naming the field", async () => {
+    // The CAs exist by now (earlier tests) and were made 10 years long: 87600h is more than they have left.
+    const err = await bootstrap(c, parseInventory({ ...demo, leafTtl: "87600h" }), { dryRun: true }).then(
+      () => undefined,
+      (e: unknown) => e as { describe(): string; exitCode: number },
+    );
+    expect(err?.describe()).toMatch(/^inventory leafTtl: leafTtl 3650d is longer than the \S+ CA has left \(/);
+    expect(err?.exitCode).toBe(2);
+  });
 });

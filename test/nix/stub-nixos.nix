@@ -214,6 +214,15 @@ let
       };
     };
   };
+  # nixos/lib/systemd-unit-options.nix: a timer unit (vault-audit-rotate.nix's size check).
+  timerUnit = types.submodule {
+    options = commonUnit // {
+      timerConfig = mkOption {
+        type = types.attrsOf unitOption;
+        default = { };
+      };
+    };
+  };
 
   port = types.port;
   portRange = types.submodule {
@@ -277,6 +286,10 @@ let
     };
     systemd.paths = mkOption {
       type = types.attrsOf pathUnit;
+      default = { };
+    };
+    systemd.timers = mkOption {
+      type = types.attrsOf timerUnit;
       default = { };
     };
     systemd.tmpfiles.rules = mkOption {

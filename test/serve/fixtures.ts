@@ -25,9 +25,9 @@ let serialCounter = 1;
 /** The fixtures' host names say their role (etcd1, cp1, w1, lb1). */
 const ROLE_OF_NAME: [RegExp, "etcd" | "controlplane" | "worker" | "loadbalancer"][] = [
   [/^etcd/, "etcd"],
-  [/^cp/, "controlplane"],
+  [/^(cp|controlplane)/, "controlplane"],
   [/^(w|worker)\d/, "worker"],
-  [/^lb/, "loadbalancer"],
+  [/^(lb|loadbalancer)/, "loadbalancer"],
 ];
 
 /**

@@ -34,6 +34,8 @@ function logStep(hosts: string[], o: NextStepOptions): string {
 
 function nextSteps(state: CertState, hosts: string[], neverSigned: boolean, o: NextStepOptions): { cause: string; next: string[] } {
   const check = `hak-deploy check ${hosts.join(" ")}`;
+  if (state === "anomaly")
+    return { cause: "Vault signed a certificate no hak role should (see the cell): a role or policy has a hole", next: ["hak-pki status (ANOMALIES)", "bao write <mount>/revoke serial_number=<serial>", "hak-pki bootstrap --dry-run"] };
   if (state === "missing" && neverSigned)
     return { cause: "never signed: the host is not enrolled, or its agent never ran", next: [`hak-deploy enroll ${hosts.join(" ")}`, check, logStep(hosts, o)] };
   if (state === "missing") return { cause: "the agent has not obtained it", next: [check, logStep(hosts, o)] };
