@@ -38,7 +38,8 @@ export const LAB_SUBNET = "10.241.0.0/24";
 
 /** "10.241.0" from HAK_HA_SUBNET (a /24 such as 10.242.0.0/24) or the default; a bad value is an input error naming the variable. */
 export function labSubnetBase(env: NodeJS.ProcessEnv = process.env): string {
-  const v = env.HAK_HA_SUBNET ?? LAB_SUBNET;
+  // An empty variable counts as unset.
+  const v = env.HAK_HA_SUBNET || LAB_SUBNET;
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.0\/24$/.exec(v);
   if (!m || m.slice(1).some((o) => Number(o) > 255))
     throw new InputError(`not a /24 such as 10.241.0.0/24: ${JSON.stringify(v)}`, { where: "HAK_HA_SUBNET" });
