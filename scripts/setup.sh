@@ -22,6 +22,7 @@ DEBIAN_PACKAGES=(
   chromium
   python3-venv
   openssl
+  iproute2  # ip netns: the HA lab (test/ha)
   prometheus
   zsh
   # the local cluster: runc under containerd, busybox-static for the test image,

@@ -8,7 +8,8 @@ import { applyCluster, type ApplyOptions, type ApplyReport } from "./apply.js";
 import { checkCluster, DEFAULT_HOST_PATHS, renderCheck } from "./check.js";
 import { checkHostPath, DEFAULT_AGENT_STATUS_URL, DEFAULT_IDENTITY_CERT_PATH, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
 import { checkHive, HIVE_INVENTORY, HIVE_PLANS, renderHiveStates, writeHive } from "./hive.js";
-import { findHost } from "../common/inventory.js";
+import { findHost, type Inventory } from "../common/inventory.js";
+import { haFindings, renderHaFindings } from "./ha-check.js";
 import { clusterPlan, hostPlan, manifestsYaml } from "../plan/index.js";
 import { renderClusterPlan, renderHostPlan } from "../plan/render.js";
 import { KnownHosts, sshSettingsFrom, type SshFlags } from "./ssh.js";
@@ -286,12 +287,14 @@ export function buildProgram(): Command {
         .command("check")
         .description("over SSH: agent /readyz on every host, etcd endpoint status --cluster (mTLS), apiserver /readyz through the virtual IP, certificate expiry")
         .argument("[hosts...]", "only these hosts (default: all)")
+        .option("--ha", "only the single points of failure the inventory leaves (warnings; no host is contacted)")
         .addOption(new Option("--agent-url <url>", "the agent's readiness URL, as seen on the host").default(DEFAULT_HOST_PATHS.agentUrl))
         .option("--cert-dir <dir>", "where the agent keeps certificates on the hosts", DEFAULT_HOST_PATHS.certDir)
         .option("--json", "the report as JSON"),
     ),
   ).action(async (names: string[], o: InventoryFlags & SshCmdFlags & { agentUrl: string; certDir: string }) => {
     const inv = inventoryFrom(o);
+    if (checkHaOnly(inv, o)) return;
     const hosts = selectHosts(inv, names);
     const ssh = sshSettingsFrom(o);
     const report = await checkCluster(inv, hosts, {
@@ -306,6 +309,14 @@ export function buildProgram(): Command {
   });
 
   return program;
+}
+
+/** `check --ha`: prints the inventory's single points of failure (warnings, exit 0) and tells the caller it is done. */
+function checkHaOnly(inv: Inventory, o: { ha?: boolean; json?: boolean }): boolean {
+  if (!o.ha) return false;
+  const warnings = haFindings(inv);
+  print(o.json ? JSON.stringify({ warnings }, null, 2) : renderHaFindings(warnings));
+  return true;
 }
 
 export async function main(argv: string[]): Promise<number> {
