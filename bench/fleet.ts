@@ -1,0 +1,23 @@
+/**
+ * The fleet side at 100 / 1,000 / 10,000 hosts, against real OpenBao servers:
+ * bootstrap (fresh, again, after growth), renewal of a fleet of agents beside
+ * the server's raw signing rate, and serve's refresh with many stored
+ * certificates. A script, not a test: it prints the figures of one run and
+ * their ratios. Run: npm run bench:fleet
+ *   FLEET_SIZES=100,1000,10000   bootstrap sizes
+ *   FLEET_PARTS=bootstrap,renewal,serve
+ */
+import { benchBootstrap, printBootstrap, type BootstrapFigures } from "./fleet-bootstrap.js";
+
+const sizes = (process.env.FLEET_SIZES ?? "100,1000,10000").split(",").map(Number);
+const parts = new Set((process.env.FLEET_PARTS ?? "bootstrap,renewal,serve").split(","));
+
+console.log(`bench:fleet on ${(await import("node:os")).cpus().length} cores, node ${process.version}`);
+if (parts.has("bootstrap")) {
+  const rows: BootstrapFigures[] = [];
+  for (const n of sizes) {
+    rows.push(await benchBootstrap(n));
+    printBootstrap([rows.at(-1)!]);
+  }
+  if (rows.length > 1) printBootstrap(rows);
+}
