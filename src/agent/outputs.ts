@@ -4,7 +4,7 @@ import { writeFileAtomic } from "../common/fsutil.js";
 import { renderKubeconfig } from "../common/kubeconfig.js";
 import { signCsr } from "../common/sign.js";
 import type { VaultClient } from "../common/vault.js";
-import { certFacts, createCsr, generateKeyPair, keyMatchesCert, signedBy, type CertFacts } from "../common/x509.js";
+import { certFacts, createCsr, generateKeyPair, keyMatchesCert, signedBy, type CertFacts } from "../common/certs.js";
 import type { CertificateOutput, KubeconfigOutput, OutputConfig, SecretOutput } from "./config.js";
 import { resolveGid, resolveUid } from "./owners.js";
 import type { CertOnDisk, WantedCert } from "./policy.js";
