@@ -6,8 +6,10 @@
  * their ratios. Run: npm run bench:fleet
  *   FLEET_SIZES=100,1000,10000   bootstrap sizes
  *   FLEET_PARTS=bootstrap,renewal,serve
+ *   RENEW_AGENTS=1000  SERVE_CERTS=10000 (certificates stored for serve; 100,000 is extrapolated)
  */
 import { benchBootstrap, printBootstrap, type BootstrapFigures } from "./fleet-bootstrap.js";
+import { benchRenewalAndServe, printRenewal } from "./fleet-renewal.js";
 
 const sizes = (process.env.FLEET_SIZES ?? "100,1000,10000").split(",").map(Number);
 const parts = new Set((process.env.FLEET_PARTS ?? "bootstrap,renewal,serve").split(","));
@@ -20,4 +22,8 @@ if (parts.has("bootstrap")) {
     printBootstrap([rows.at(-1)!]);
   }
   if (rows.length > 1) printBootstrap(rows);
+}
+if (parts.has("renewal") || parts.has("serve")) {
+  const r = await benchRenewalAndServe(Number(process.env.RENEW_AGENTS ?? 1000), parts.has("serve") ? Number(process.env.SERVE_CERTS ?? 10000) : 0);
+  printRenewal(r);
 }
