@@ -1,5 +1,5 @@
-import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
+import { yaml } from "./lazy-yaml.js";
 import { durationSchema } from "./duration.js";
 import { InputError, parseInput, readInputFile } from "./errors.js";
 import { cidrContains, cidrsOverlap, isIpAddress, parseCidr } from "./ip.js";
@@ -105,9 +105,9 @@ export function parseInventory(doc: unknown, where = "inventory"): Inventory {
 export function parseInventoryText(text: string, where: string): Inventory {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { prettyErrors: true });
+    doc = yaml().parse(text, { prettyErrors: true });
   } catch (err) {
-    if (err instanceof YAMLParseError) {
+    if (err instanceof yaml().YAMLParseError) {
       const pos = err.linePos?.[0];
       throw new InputError(`not valid YAML/JSON: ${err.message.split("\n")[0]}`, {
         where: pos ? `${where}:${pos.line}:${pos.col}` : where,
