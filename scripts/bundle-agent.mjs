@@ -6,9 +6,11 @@
 import { build } from "esbuild";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+// Chunks are named by content hash: old ones would pile up.
+rmSync(join(root, "dist", "hak-agent-chunks"), { recursive: true, force: true });
 const res = await build({
   absWorkingDir: root,
   entryPoints: { "hak-agent": "src/agent/cli.ts" },

@@ -378,23 +378,33 @@ export const RECONCILE_PARALLEL = 16;
 /**
  * The order of a plan as batches that may run side by side: the shared
  * objects (no host: audit, mounts, CAs, shared roles, policies, auth mounts)
- * one at a time in plan order, since later ones need earlier ones; then each
- * host's objects in plan order (approle role before its role ID, entity
- * before its aliases), hosts side by side, as no host's objects depend on
- * another's.
+ * one at a time in plan order, since later ones need earlier ones; then
+ * chains of each host's objects, each chain in plan order (approle role
+ * before its role ID, entity before its aliases), chains side by side, as no
+ * host's objects depend on another's. A host has two chains: its identity
+ * objects (entity, aliases), which the server writes one at a time under
+ * one lock, and the rest (roles), which it writes in parallel; apart, the
+ * roles need not wait behind the identity store.
  */
-export function applyOrder(entries: PlanEntry[]): { shared: PlanEntry[]; hosts: PlanEntry[][] } {
+export function applyOrder(entries: PlanEntry[]): { shared: PlanEntry[]; chains: PlanEntry[][] } {
   const shared: PlanEntry[] = [];
-  const byHost = new Map<string, PlanEntry[]>();
+  const hosts = new Map<string, { roles: PlanEntry[]; identity: PlanEntry[] }>();
   for (const e of entries) {
     if (!e.apply) continue;
-    if (e.host === undefined) shared.push(e);
-    else byHost.set(e.host, [...(byHost.get(e.host) ?? []), e]);
+    if (e.host === undefined) {
+      shared.push(e);
+      continue;
+    }
+    let h = hosts.get(e.host);
+    if (!h) hosts.set(e.host, (h = { roles: [], identity: [] }));
+    (e.kind === "entity" || e.kind === "entity-alias" ? h.identity : h.roles).push(e);
   }
-  return { shared, hosts: [...byHost.values()] };
+  // Each host's two chains next to each other, so the requests in flight are about half of each kind.
+  const chains = [...hosts.values()].flatMap((h) => [h.roles, h.identity]).filter((c) => c.length > 0);
+  return { shared, chains };
 }
 
-/** Applies the changes of a plan: shared objects in order, then hosts side by side (applyOrder). */
+/** Applies the changes of a plan: shared objects in order, then the hosts' chains side by side (applyOrder). */
 export async function applyPlan(client: VaultClient, entries: PlanEntry[], onStep?: (e: PlanEntry) => void, parallel = RECONCILE_PARALLEL): Promise<void> {
   let auths: Promise<Map<string, MountInfo>> | undefined;
   let caPem: Promise<string | undefined> | undefined;
@@ -426,9 +436,9 @@ export async function applyPlan(client: VaultClient, entries: PlanEntry[], onSte
       throw new HakError(`could not ${e.action} ${e.id}: ${(err as Error).message}`, { cause: err, where: e.id });
     }
   };
-  const { shared, hosts } = applyOrder(entries);
+  const { shared, chains } = applyOrder(entries);
   for (const e of shared) await one(e);
-  await mapLimit(hosts, parallel, async (mine) => {
-    for (const e of mine) await one(e);
+  await mapLimit(chains, parallel, async (chain) => {
+    for (const e of chain) await one(e);
   });
 }

@@ -1,10 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { applyOrder, listedAs, type PlanEntry } from "../../src/pki/reconcile.js";
 
-const e = (id: string, host?: string, apply = true): PlanEntry => ({ id, kind: "policy", action: apply ? "create" : "unchanged", diffs: [], host, apply: apply ? async () => undefined : undefined });
+const e = (id: string, host?: string, apply = true, kind: PlanEntry["kind"] = id.startsWith("entity") ? "entity" : id.startsWith("alias") ? "entity-alias" : "pki-role"): PlanEntry => ({
+  id,
+  kind,
+  action: apply ? "create" : "unchanged",
+  diffs: [],
+  host,
+  apply: apply ? async () => undefined : undefined,
+});
 
 describe("applyOrder: what bootstrap may apply side by side", () => {
-  it("shared objects stay in plan order; each host's objects stay in plan order, grouped by host; unchanged entries drop out", () => {
+  it("shared objects stay in plan order; each host's objects stay in plan order in two chains (identity, the rest); unchanged entries drop out", () => {
     const entries = [
       e("mount a"),
       e("role x", "h1"),
@@ -16,18 +23,23 @@ describe("applyOrder: what bootstrap may apply side by side", () => {
       e("role-id h1", "h1"),
       e("entity h2", "h2"),
       e("alias h2", "h2"),
+      e("entity h1", "h1"),
+      e("alias h1 approle", "h1"),
+      e("alias h1 cert", "h1"),
       e("unchanged shared", undefined, false),
     ];
-    const { shared, hosts } = applyOrder(entries);
+    const { shared, chains } = applyOrder(entries);
     expect(shared.map((x) => x.id)).toEqual(["mount a", "ca a", "policy p"]);
-    expect(hosts.map((g) => g.map((x) => x.id))).toEqual([
+    expect(chains.map((g) => g.map((x) => x.id))).toEqual([
       ["role x", "approle h1", "role-id h1"],
-      ["role y", "entity h2", "alias h2"],
+      ["entity h1", "alias h1 approle", "alias h1 cert"],
+      ["role y"],
+      ["entity h2", "alias h2"],
     ]);
   });
 
   it("nothing to apply: no batches", () => {
-    expect(applyOrder([e("a", undefined, false), e("b", "h", false)])).toEqual({ shared: [], hosts: [] });
+    expect(applyOrder([e("a", undefined, false), e("b", "h", false)])).toEqual({ shared: [], chains: [] });
   });
 });
 
