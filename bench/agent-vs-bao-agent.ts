@@ -144,7 +144,7 @@ async function measure(cmd: string, args: string[], files: string[], env: NodeJS
 
 let seq = 0;
 
-async function hakAgent(n: number, nodeFlags: string[] = [], entry = join(PROJECT_ROOT, "bin", "hak-agent.js")): Promise<Measure> {
+async function hakAgent(n: number, nodeFlags: string[] = [], entry = join(PROJECT_ROOT, "bin", "hak-agent.js"), listen = false): Promise<Measure> {
   const dir = join(work, `hak-${n}-${seq++}`);
   mkdirSync(dir, { recursive: true });
   const secret = await root.write<{ secret_id: string }>(`auth/approle/role/${host.name}/secret-id`, {});
@@ -164,6 +164,8 @@ async function hakAgent(n: number, nodeFlags: string[] = [], entry = join(PROJEC
   }));
   const cfg = {
     host: host.name,
+    // As on NixOS hosts (services.hak-agent.listenAddress): /healthz, /readyz and /metrics served.
+    ...(listen ? { listen: `127.0.0.1:${await freePort()}` } : {}),
     vault: { addresses: [bao.address], caFile: bao.caFile, sourceAddress: host.address },
     auth: { roleId: approleRoleId(inv.name, host.name), secretIdFile: join(dir, "secret-id") },
     outputs: [
@@ -239,6 +241,7 @@ try {
     // Interleaved, so the other load on the machine falls on every contender alike.
     for (const n of COUNTS) {
       row(n, "hak-agent").runs.push(await hakAgent(n));
+      row(n, "hak-agent, listen (as on NixOS)").runs.push(await hakAgent(n, [], undefined, true));
       if (flagged) row(n, flagged).runs.push(await hakAgent(n, NODE_FLAGS));
       row(n, "hak-agent (unbundled)").runs.push(await hakAgent(n, [], join(PROJECT_ROOT, "bench", "hak-agent-unbundled.mjs")));
       row(n, "bao agent").runs.push(await baoAgent(n, token));
@@ -269,7 +272,7 @@ try {
   console.log("ratios (goals against bao agent: steady RSS <= 0.6x, ready <= 1.0x, CPU <= 1.5x):");
   for (const n of COUNTS) {
     const bao1 = m(row(n, "bao agent"));
-    for (const name of ["hak-agent", ...(flagged ? [flagged] : []), "hak-agent (unbundled)", ...(ct ? ["consul-template"] : [])]) {
+    for (const name of ["hak-agent", "hak-agent, listen (as on NixOS)", ...(flagged ? [flagged] : []), "hak-agent (unbundled)", ...(ct ? ["consul-template"] : [])]) {
       console.log(`${String(n).padStart(7)}  ${`${name} / bao agent`.padEnd(50)}  ${ratio(m(row(n, name)), bao1)}`);
     }
     if (ct) console.log(`${String(n).padStart(7)}  ${"hak-agent / consul-template".padEnd(50)}  ${ratio(m(row(n, "hak-agent")), m(row(n, "consul-template")))}`);
