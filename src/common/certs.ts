@@ -88,6 +88,7 @@ export interface CsrSubject {
   commonName: string;
   dns?: string[];
   ip?: string[];
+  uri?: string[];
 }
 
 /**
@@ -100,6 +101,7 @@ export async function createCsr(kp: KeyPairPem, subject: CsrSubject): Promise<st
   const names = [
     ...(subject.dns ?? []).map((d) => tlv(0x82, Buffer.from(d, "ascii"))),
     ...(subject.ip ?? []).map((a) => tlv(0x87, ipBytes(a))),
+    ...(subject.uri ?? []).map((u) => tlv(0x86, Buffer.from(u, "ascii"))),
   ];
   const attributes =
     names.length > 0
@@ -188,6 +190,7 @@ function nameFields(buf: Buffer, name: Tlv): Map<string, string[]> {
 }
 
 interface CertDer {
+  /** Attribute values by OID. */
   subject: Map<string, string[]>;
   issuer: Map<string, string[]>;
   extensions: Map<string, Buffer>;
@@ -223,12 +226,39 @@ export interface CertFacts {
   notAfter: Date;
   dns: string[];
   ip: string[];
+  /** URI SANs (a shared profile's holder, see holderUri). */
+  uri?: string[];
   keyUsage: string[];
   extKeyUsage: string[];
   isCa: boolean;
+  /** SANs of kinds other than DNS, IP and URI (email, otherName, ...), as "kind:value". */
+  otherSans?: string[];
+  /** Subject attributes other than CN, O and OU (e.g. a serialNumber a requester slipped in), as "type=value". */
+  subjectExtra?: string[];
   publicKeyAlgorithm: string;
   fingerprintSha256: string;
 }
+
+/** Short names of subject attributes, as certificates print them; others by OID. */
+const ATTR_NAMES: Record<string, string> = {
+  "2.5.4.3": "CN",
+  "2.5.4.4": "SN",
+  "2.5.4.5": "serialNumber",
+  "2.5.4.6": "C",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.9": "STREET",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.12": "title",
+  "2.5.4.42": "G",
+  "1.2.840.113549.1.9.1": "E",
+  "0.9.2342.19200300.100.1.1": "UID",
+  "0.9.2342.19200300.100.1.25": "DC",
+};
+
+/** GeneralName kinds by context tag, for SANs other than DNS, IP and URI. */
+const SAN_KINDS: Record<number, string> = { 0xa0: "otherName", 0x81: "email", 0xa3: "x400Address", 0xa4: "dn", 0xa5: "ediPartyName", 0x88: "registeredID" };
 
 const CN = "2.5.4.3";
 const O = "2.5.4.10";
@@ -245,15 +275,31 @@ const KU_BITS = ["digitalSignature", "nonRepudiation", "keyEncipherment", "dataE
 /** Web Crypto's algorithm names, as certificates' keys were reported so far. */
 const KEY_ALGORITHMS: Record<string, string> = { ec: "ECDSA", rsa: "RSASSA-PKCS1-v1_5", "rsa-pss": "RSA-PSS", ed25519: "Ed25519" };
 
-function sanNames(ext: Buffer | undefined): { dns: string[]; ip: string[] } {
-  const out = { dns: [] as string[], ip: [] as string[] };
+function sanNames(ext: Buffer | undefined): { dns: string[]; ip: string[]; uri: string[]; other: string[] } {
+  const out = { dns: [] as string[], ip: [] as string[], uri: [] as string[], other: [] as string[] };
   if (!ext) return out;
   for (const n of children(ext, readTlv(ext, 0))) {
     const v = ext.subarray(n.start, n.end);
     if (n.tag === 0x82) out.dns.push(v.toString("ascii"));
     else if (n.tag === 0x87) out.ip.push(ipText(v));
+    else if (n.tag === 0x86) out.uri.push(v.toString("ascii"));
+    else if (n.tag === 0x81) out.other.push(`email:${v.toString("ascii")}`);
+    else if (n.tag === 0x88) out.other.push(`registeredID:${oidText(ext, n)}`);
+    else if (n.tag === 0xa0) out.other.push(`otherName:${oidText(ext, children(ext, n)[0]!)}`);
+    else out.other.push(`${SAN_KINDS[n.tag] ?? `tag${n.tag}`}:${v.toString("hex")}`);
   }
   return out;
+}
+
+/** Every attribute of a Name as [type, value], in order. */
+function nameAttributes(fields: Map<string, string[]>): [string, string][] {
+  return [...fields].flatMap(([oid, values]) => values.map((v) => [ATTR_NAMES[oid] ?? oid, v] as [string, string]));
+}
+
+/** An IP address in canonical text (IPv6 compressed, as Node and URL print it). */
+export function normalizeIp(ip: string): string {
+  if (!ip.includes(":")) return ip;
+  return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
 }
 
 function ipText(b: Buffer): string {
@@ -286,6 +332,26 @@ function basicConstraintsCa(ext: Buffer | undefined): boolean {
   return first?.tag === 0x01 && ext[first.start] !== 0;
 }
 
+/** The SANs a PKCS#10 request asks for (its extensionRequest attribute). */
+export function csrSans(csrPem: string): { dns: string[]; ip: string[]; uri: string[]; other: string[] } {
+  const b64 = /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]+?)-----END/.exec(csrPem)?.[1];
+  if (!b64) throw new Error("not a PEM certificate request");
+  const der = Buffer.from(b64.replace(/\s+/g, ""), "base64");
+  const info = children(der, children(der, readTlv(der, 0))[0]!);
+  const attrs = info.find((t) => t.tag === 0xa0);
+  for (const attr of attrs ? children(der, attrs) : []) {
+    const [type, values] = children(der, attr);
+    if (!type || !values || oidText(der, type) !== "1.2.840.113549.1.9.14") continue;
+    for (const ext of children(der, children(der, values)[0]!)) {
+      const parts = children(der, ext);
+      if (oidText(der, parts[0]!) !== "2.5.29.17") continue;
+      const value = parts.at(-1)!;
+      return sanNames(der.subarray(value.start, value.end));
+    }
+  }
+  return sanNames(undefined);
+}
+
 export function certFacts(pem: string): CertFacts {
   const c = new X509Certificate(pem);
   const d = parseCertDer(c.raw);
@@ -300,9 +366,14 @@ export function certFacts(pem: string): CertFacts {
     notAfter: new Date(c.validTo),
     dns: san.dns,
     ip: san.ip,
+    uri: san.uri,
     keyUsage: keyUsage(d.extensions.get("2.5.29.15")),
     extKeyUsage: extKeyUsage(d.extensions.get("2.5.29.37")),
     isCa: basicConstraintsCa(d.extensions.get("2.5.29.19")),
+    otherSans: san.other,
+    subjectExtra: nameAttributes(d.subject)
+      .filter(([type]) => !["CN", "O", "OU"].includes(type))
+      .map(([type, v]) => `${type}=${v}`),
     publicKeyAlgorithm: KEY_ALGORITHMS[c.publicKey.asymmetricKeyType ?? ""] ?? String(c.publicKey.asymmetricKeyType),
     fingerprintSha256: c.fingerprint256,
   };

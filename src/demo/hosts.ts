@@ -6,7 +6,7 @@ import type { EtcdTls } from "./etcd.js";
 /**
  * Each demo host is a folder standing for its root file system:
  * .state/demo/hosts/<host>/var/lib/hak-agent/certs/... — the same layout the
- * NixOS module gives the agent (nix/lib/paths.nix), so what a person finds
+ * NixOS module gives the agent (src/plan/paths.ts), so what a person finds
  * here is what they would find on a host.
  */
 

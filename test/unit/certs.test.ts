@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { certFacts, createCsr, generateKeyPair, ipBytes, type KeyType } from "../../src/common/certs.js";
+import { certFacts, createCsr, csrSans, generateKeyPair, ipBytes, type KeyType } from "../../src/common/certs.js";
 import { x509 } from "../../src/common/x509.js";
 import { seededRandom } from "../helpers/random.js";
 
@@ -77,6 +77,31 @@ describe("certFacts on Node's crypto", () => {
     }
   });
 
+  it("reports URI SANs, SAN kinds hak does not use, and subject attributes beyond CN, O and OU", async () => {
+    const kp = await generateKeyPair("ec");
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: "0102",
+      name: [{ CN: ["admin"] }, { O: ["system:masters"] }, { "2.5.4.5": ["42"] }, { C: ["DE"] }],
+      notBefore: new Date("2026-01-01T00:00:00Z"),
+      notAfter: new Date("2026-01-02T00:00:00Z"),
+      keys: kp.keys,
+      signingAlgorithm: kp.algorithm,
+      extensions: [
+        new x509.SubjectAlternativeNameExtension([
+          { type: "dns", value: "a.k8s.local" },
+          { type: "url", value: "spiffe://hak/host/etcd1" },
+          { type: "email", value: "x@example.com" },
+        ]),
+      ],
+    });
+    const f = certFacts(cert.toString("pem"));
+    expect(f.dns).toEqual(["a.k8s.local"]);
+    expect(f.uri).toEqual(["spiffe://hak/host/etcd1"]);
+    expect(f.otherSans).toEqual(["email:x@example.com"]);
+    expect(f.subjectExtra).toEqual(["serialNumber=42", "C=DE"]);
+    expect(f.organization).toEqual(["system:masters"]);
+  });
+
   it("rejects what is not a certificate", () => {
     expect(() => certFacts("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")).toThrow();
   });
@@ -108,6 +133,19 @@ describe("createCsr on Node's crypto", () => {
       expect(Buffer.from(req.publicKey.rawData).equals(spki)).toBe(true);
     });
   }
+
+  it("URI SANs in a CSR, read back by csrSans and by @peculiar/x509", async () => {
+    const pem = await createCsr(await generateKeyPair("ec"), { commonName: "admin", uri: ["spiffe://hak/host/cp1"], dns: ["cp1"] });
+    expect(csrSans(pem)).toEqual({ dns: ["cp1"], ip: [], uri: ["spiffe://hak/host/cp1"], other: [] });
+    const req = new x509.Pkcs10CertificateRequest(pem);
+    const san = new x509.SubjectAlternativeNameExtension(req.extensions.find((e) => e.type === "2.5.29.17")!.rawData);
+    expect(san.names.toJSON()).toEqual([
+      { type: "dns", value: "cp1" },
+      { type: "url", value: "spiffe://hak/host/cp1" },
+    ]);
+    expect(csrSans(await createCsr(await generateKeyPair("ec"), { commonName: "x" }))).toEqual({ dns: [], ip: [], uri: [], other: [] });
+    expect(() => csrSans("nonsense")).toThrow(/not a PEM certificate request/);
+  });
 
   it("a CSR without SANs carries an empty attribute set", async () => {
     const pem = await createCsr(await generateKeyPair("ec"), { commonName: "etcd1" });
