@@ -97,6 +97,7 @@ path "pki-kubernetes/sign/kubelet.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -108,6 +109,7 @@ path "pki-kubernetes/sign/kubelet-serving.{{identity.entity.metadata.host}}" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -119,6 +121,7 @@ path "pki-kubernetes/cel/sign/kubelet-serving.{{identity.entity.metadata.host}}"
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }
@@ -130,6 +133,7 @@ path "pki-kubernetes/sign/kube-proxy" {
     "common_name" = []
     "format" = ["pem"]
     "exclude_cn_from_sans" = [true]
+    "uri_sans" = []
     "ttl" = []
   }
 }

@@ -159,7 +159,7 @@ export function buildProgram(): Command {
     }
     const states = writeHive(dir, inv);
     for (const s of states) {
-      print(s.state === "current" ? `${s.path}: already current` : `${s.path}: ${s.state === "missing" ? "written" : "updated"}`);
+      print(s.state === "current" ? `${s.path}: already current` : `${s.path}: ${{ missing: "written", changed: "updated", extra: "removed (no such host)" }[s.state]}`);
     }
     if (states.some((s) => s.state !== "current")) print("a flake sees only files git knows: git add hive/");
   });
@@ -171,8 +171,9 @@ export function buildProgram(): Command {
       .argument("[host]", "inventory host name")
       .option("--cluster", "the cluster plan (RBAC objects hak applies) instead of a host's")
       .option("--yaml", "with --cluster: the manifests as YAML for kubectl apply -f -")
+      .option("--files", "also print every config file's content")
       .option("--json", "the plan as JSON, exactly as hive/plans/<host>.json holds it"),
-  ).action((host: string | undefined, o: InventoryFlags & { cluster?: boolean; yaml?: boolean; json?: boolean }) => {
+  ).action((host: string | undefined, o: InventoryFlags & { cluster?: boolean; yaml?: boolean; json?: boolean; files?: boolean }) => {
     const inv = inventoryFrom(o);
     if (o.cluster) {
       const cp = clusterPlan(inv);
@@ -182,7 +183,7 @@ export function buildProgram(): Command {
     if (host === undefined) throw new InputError("which host? (or --cluster)", { where: "HOST", fix: `hosts are: ${inv.hosts.map((h) => h.name).join(", ")}` });
     if (!findHost(inv, host)) throw new InputError(`not in the inventory: ${host}`, { where: "HOST", fix: `hosts are: ${inv.hosts.map((h) => h.name).join(", ")}` });
     const p = hostPlan(inv, host);
-    print(o.json ? JSON.stringify(p, null, 2) : renderHostPlan(p));
+    print(o.json ? JSON.stringify(p, null, 2) : renderHostPlan(p, { files: o.files }));
   });
 
   addEnrollOptions(

@@ -361,7 +361,7 @@ async function retryWhileMountSettles<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      const settling = err instanceof VaultError && err.errors.some((m) => /upgrade from non-versioned to versioned|no mount entry found|no handler for route/i.test(m));
+      const settling = err instanceof VaultError && err.errors.some((m) => /upgrad(e|ing) from non-versioned to versioned|no mount entry found|no handler for route/i.test(m));
       if (!settling || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 200));
     }

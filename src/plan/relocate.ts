@@ -22,12 +22,16 @@ function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** Replaces path roots at a path boundary: start of string, after = , : whitespace quotes, or after "unix://". */
+/** Characters a path continues with: a root counts only where it ends ("/etc/hak" is not in "/etc/hakx"). */
+const PATH_CHAR = "A-Za-z0-9_.\\-";
+
+/** Moves every occurrence of a root (not inside a longer name) under `root`. */
 export function pathMapper(roots: readonly string[], root: string): (s: string) => string {
   const base = root.replace(/\/+$/, "");
+  // Longest first, so /var/lib/hak-agent wins over a shorter root it starts with.
   const alternatives = [...roots].sort((a, b) => b.length - a.length).map(escape).join("|");
-  const re = new RegExp(`(^|[=\\s,:"'\\[(]|unix://)(${alternatives})(?=$|[/\\s,"')\\]:])`, "g");
-  return (s) => s.replace(re, (_m, pre: string, path: string) => `${pre}${base}${path}`);
+  const re = new RegExp(`(?<![${PATH_CHAR}])(${alternatives})(?![${PATH_CHAR}])`, "g");
+  return (s) => s.replace(re, (path: string) => `${base}${path}`);
 }
 
 function mapStrings<T>(v: T, f: (s: string) => string): T {

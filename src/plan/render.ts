@@ -18,7 +18,7 @@ function commandLine(program: string, args: string[]): string {
   return lines.join(" \\\n");
 }
 
-export function renderHostPlan(p: HostPlan): string {
+export function renderHostPlan(p: HostPlan, opts: { files?: boolean } = {}): string {
   const out: string[] = [];
   const h = p.host;
   out.push(`${h.name} (${h.role}) ${h.address} ${h.fqdn}  cluster ${p.cluster}, Kubernetes ${p.kubernetesVersion}, ${p.schema}`);
@@ -70,9 +70,16 @@ export function renderHostPlan(p: HostPlan): string {
     ),
   );
   if (p.routes.length) out.push("", `ROUTES ${p.routes.map((r) => `${r.destination} via ${r.via} (${r.node})`).join(", ")}`);
+  if (opts.files) for (const f of p.files) out.push("", `--- ${f.path} (${f.mode})`, f.content.trimEnd());
   return out.join("\n");
 }
 
 export function renderClusterPlan(p: ClusterPlan): string {
-  return [`cluster ${p.cluster}: objects hak applies once the first apiserver answers`, renderTable(["KIND", "NAME"], p.manifests.map((m) => [m.kind, m.metadata.name]))].join("\n");
+  return [
+    `cluster ${p.cluster}: objects hak applies once the first apiserver answers`,
+    renderTable(["KIND", "NAME"], p.manifests.map((m) => [m.kind, m.metadata.name])),
+    "",
+    "node labels (set once the node registered)",
+    renderTable(["NODE", "LABELS"], p.nodeLabels.map((n) => [n.node, Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",")])),
+  ].join("\n");
 }

@@ -77,6 +77,8 @@ export const serviceSchema = z
     capabilities: z.array(z.string().regex(/^CAP_[A-Z_]+$/)).optional(),
     /** Services of this plan (names) that must be started first. */
     after: z.array(name),
+    /** Agent outputs (names) whose files it reads: start it once the agent has written them. */
+    needs: z.array(z.string().min(1)),
     reload: reloadSchema,
     readiness: readinessSchema.optional(),
     /** What it is, one line (unit Description). */
@@ -153,6 +155,8 @@ export const hostPlanSchema = z
       })
       .strict(),
     certificates: z.array(certificateSchema),
+    /** Where the consumer writes `agent` on the host (hak-agent's argument). */
+    agentConfigFile: absPath,
     /** The agent's config file as written on the host; parsed by the agent's own schema. */
     agent: z.unknown().superRefine((doc, ctx) => {
       const res = agentConfigSchema.safeParse(doc);
@@ -167,6 +171,10 @@ export const hostPlanSchema = z
     routes: z.array(routeSchema),
     /** Kernel settings (sysctl names to values). */
     sysctl: z.record(z.union([z.string(), z.number()])),
+    /** CNI plugins the consumer puts in the CNI bin folder (nodes; empty elsewhere). */
+    cniPlugins: z.array(name),
+    /** Container images the node's containerd must hold before pods start (the sandbox image). */
+    images: z.array(z.string().min(1)),
     /** Every absolute host path in the plan starts with one of these. */
     pathRoots: z.array(absPath),
   })
@@ -191,6 +199,11 @@ export const clusterPlanSchema = z
     kubernetesVersion: z.string(),
     /** Kubernetes objects hak applies once the first apiserver answers (what kubeadm would create). */
     manifests: z.array(z.object({ apiVersion: z.string(), kind: z.string(), metadata: z.object({ name: z.string() }).passthrough() }).passthrough()),
+    /**
+     * Labels hak sets on nodes once they registered (kubeadm's control-plane
+     * role label): NodeRestriction forbids a kubelet to set node-role labels itself.
+     */
+    nodeLabels: z.array(z.object({ node: z.string().min(1), labels: z.record(z.string()) }).strict()),
   })
   .strict();
 

@@ -67,7 +67,7 @@ describe("the three CLIs", () => {
       "complete -o default -F _hak_pki hak-pki",
     ]);
     // Every CLI gets one, and each lists its own commands.
-    expect(bashCompletion(addCommonCommands(deployProgram()))).toMatch(/words="hive enroll apply check .*"/);
+    expect(bashCompletion(addCommonCommands(deployProgram()))).toMatch(/words="hive plan enroll apply check .*"/);
     expect(bashCompletion(addCommonCommands(agentProgram()))).toMatch(/words="run once check .*"/);
   });
 
@@ -87,7 +87,7 @@ describe("the three CLIs", () => {
     const { stdout } = await run("zsh", ["-f", "-c", script]);
     const lines = stdout.split("\n").filter(Boolean);
     expect(lines[0]).toBe("compdef _hak_deploy hak-deploy");
-    expect(lines[1]).toMatch(/^\[hive enroll apply check .*--version.*\]$/);
+    expect(lines[1]).toMatch(/^\[hive plan enroll apply check .*--version.*\]$/);
     expect(lines[2]).toMatch(/--parallel/);
     expect(lines[3]).toBe("[files]");
   });

@@ -151,7 +151,7 @@ describe("the README's hak-pki block, run against a dev OpenBao", () => {
     Object.assign(process.env, { VAULT_ADDR: bao.address, VAULT_TOKEN: bao.rootToken });
     delete process.env.VAULT_CACERT;
     try {
-      // The count the README gives ("bootstraps in 0.9 s ... (127 objects") is what a fresh server gets.
+      // The count the README gives ("bootstraps in 0.9 s ... (133 objects") is what a fresh server gets.
       const claimed = Number(/fresh real OpenBao \((\d+)\s+objects/.exec(readme)?.[1]);
       const plan = await quiet(() => pkiMain(["bootstrap", "-i", "examples/demo-cluster.yaml", "--dry-run", "--json"]));
       expect((JSON.parse(plan.out) as { counts: { create: number } }).counts.create).toBe(claimed);

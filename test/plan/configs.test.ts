@@ -44,22 +44,25 @@ function fileOf(p: HostPlan, hostPath: string, root: string): string {
  * nothing on stderr, and exit 0 or that SIGTERM. (It does not notice a
  * missing script file; the plan writes the script beside the config.)
  */
-function keepalivedTest(file: string): { ok: boolean; err: string } {
-  const r = spawnSync("keepalived", ["--config-test", "-f", file, "-p", join(dir, "ka.pid"), "-r", join(dir, "vrrp.pid")], { encoding: "utf8", timeout: 20_000 });
+function keepalivedTest(args: string[]): { ok: boolean; err: string } {
+  const r = spawnSync("keepalived", [...args, "--config-test"], { encoding: "utf8", timeout: 20_000 });
   const err = `${r.stderr ?? ""}${r.stdout ?? ""}`.trim();
   return { ok: err === "" && (r.status === 0 || r.signal === "SIGTERM"), err };
 }
 
 describe("load balancer configs pass the real programs' checks", () => {
-  it.each([["loadbalancer1"], ["loadbalancer2"]])("%s: haproxy -c and keepalived --config-test", (name) => {
+  it.each([["loadbalancer1"], ["loadbalancer2"]])("%s: the plan's haproxy and keepalived command lines with -c / --config-test", (name) => {
     const root = join(dir, name);
     const authFile = join(dir, `${name}-vrrp-auth.conf`);
     writeFileSync(authFile, "authentication {\n  auth_type PASS\n  auth_pass abcd1234\n}\n", { mode: 0o600 });
     const p = writePlan(hostPlan(demo, name, { loadbalancer: { interface: iface, authFile } }), root);
-    const haproxy = spawnSync("haproxy", ["-c", "-f", fileOf(p, HAPROXY_CONFIG_FILE, root)], { encoding: "utf8" });
+    const args = (svc: string) => p.services.find((s) => s.name === svc)!.args;
+    expect(args("haproxy")).toContain(fileOf(p, HAPROXY_CONFIG_FILE, root));
+    const haproxy = spawnSync("haproxy", [...args("haproxy"), "-c"], { encoding: "utf8" });
     expect(haproxy.status, haproxy.stderr + haproxy.stdout).toBe(0);
     expect(haproxy.stdout + haproxy.stderr).toContain("Configuration file is valid");
-    const ka = keepalivedTest(fileOf(p, KEEPALIVED_CONFIG_FILE, root));
+    expect(args("keepalived")).toContain(fileOf(p, KEEPALIVED_CONFIG_FILE, root));
+    const ka = keepalivedTest(args("keepalived"));
     expect(ka.err).toBe("");
     expect(ka.ok).toBe(true);
   });
@@ -72,7 +75,7 @@ describe("load balancer configs pass the real programs' checks", () => {
     expect(spawnSync("haproxy", ["-c", "-f", hcfg], { encoding: "utf8" }).status).not.toBe(0);
     const kcfg = fileOf(p, KEEPALIVED_CONFIG_FILE, root);
     writeFileSync(kcfg, p.files.find((f) => f.path === kcfg)!.content.replace("script_user hak-keepalived-script", "script_user hak-no-such-user"));
-    const ka = keepalivedTest(kcfg);
+    const ka = keepalivedTest(["-f", kcfg, "-p", join(dir, "ka.pid"), "-r", join(dir, "vrrp.pid")]);
     expect(ka.ok).toBe(false);
     expect(ka.err).toMatch(/script uid|user/i);
   });

@@ -51,6 +51,15 @@ describe("certificates", () => {
     expect(p.certificates.map((c) => c.profile)).not.toContain("super-admin");
   });
 
+  it("names what a consumer supplies: the agent config file, CNI plugins and images on nodes; a traversable agent folder", () => {
+    expect(byName("worker1").agentConfigFile).toBe("/etc/hak/agent.json");
+    expect(byName("worker1").cniPlugins).toEqual(["bridge", "host-local", "loopback", "portmap"]);
+    expect(byName("controlplane1").images).toEqual(["registry.k8s.io/pause:3.10"]);
+    expect([byName("etcd1").cniPlugins, byName("etcd1").images]).toEqual([[], []]);
+    // Non-root consumers (etcd, kubernetes, coredns) pass through the agent's folder to their own files.
+    expect(byName("etcd1").directories.find((d) => d.path === "/var/lib/hak-agent")?.mode).toBe("0711");
+  });
+
   it("control planes are nodes: kubelet client (system:node:<name>, O=system:nodes), serving and kube-proxy", () => {
     const cp = byName("controlplane2");
     const kubelet = cp.certificates.find((c) => c.profile === "kubelet")!;
@@ -117,6 +126,21 @@ describe("the agent config", () => {
       const named = [...p.services.flatMap((s) => s.args), ...p.files.map((f) => f.content)].flatMap(absolutePaths).filter((x) => x.startsWith("/var/lib/hak-agent/"));
       expect(named.length, p.host.name).toBeGreaterThan(p.host.role === "loadbalancer" ? -1 : 0);
       for (const path of named) expect(written.has(path), `${p.host.name}: ${path}`).toBe(true);
+    }
+  });
+
+  it("each service names the agent outputs whose files it reads (a consumer starts it once they are written)", () => {
+    const needs = (host: string, svc: string) => byName(host).services.find((s) => s.name === svc)!.needs;
+    expect(needs("controlplane1", "kube-apiserver")).toEqual(["apiserver-etcd-client", "apiserver", "apiserver-kubelet-client", "front-proxy-client", "service-account-key", "service-account-pub"]);
+    expect(needs("controlplane1", "kube-scheduler")).toEqual(["scheduler-kubeconfig"]);
+    expect(needs("worker1", "kubelet")).toEqual(["kubelet", "kubelet-kubeconfig", "kubelet-serving"]);
+    expect(needs("worker1", "coredns")).toEqual(["coredns-kubeconfig"]);
+    expect(needs("etcd2", "etcd")).toEqual(["etcd-server", "etcd-peer"]);
+    expect(needs("loadbalancer1", "haproxy")).toEqual([]);
+    // Every name is an output of the host's agent config.
+    for (const p of plans) {
+      const names = new Set(p.agent.outputs.map((o) => o.name));
+      for (const s of p.services) for (const n of s.needs) expect(names.has(n), `${p.host.name} ${s.name} ${n}`).toBe(true);
     }
   });
 
@@ -386,5 +410,41 @@ describe("clusterPlan", () => {
     expect(role.rules.every((r) => r.verbs.every((v) => v === "list" || v === "watch"))).toBe(true);
     const binding = cp.manifests.find((m) => m.kind === "ClusterRoleBinding" && m.metadata.name === "system:coredns") as unknown as { subjects: unknown[] };
     expect(binding.subjects).toEqual([{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: PROFILES.coredns.commonName(undefined) }]);
+    // kubeadm's role label on control planes, set by hak (NodeRestriction keeps kubelets from setting it).
+    expect(cp.nodeLabels).toEqual(["controlplane1", "controlplane2", "controlplane3"].map((node) => ({ node, labels: { "node-role.kubernetes.io/control-plane": "" } })));
+  });
+});
+
+describe("IPv6 inventories", () => {
+  const inv6 = parseInventory({
+    name: "six",
+    hostDomain: "k8s.test",
+    apiVip: "fd00:240::10",
+    serviceCidr: "fd00:32::/112",
+    podCidr: "fd00:200::/56",
+    vault: { addresses: ["https://[fd00:240::5]:8200"] },
+    hosts: [
+      { name: "etcd1", role: "etcd", address: "fd00:240::11" },
+      { name: "cp1", role: "controlplane", address: "fd00:240::21" },
+      { name: "w1", role: "worker", address: "fd00:240::31" },
+      { name: "lb1", role: "loadbalancer", address: "fd00:240::41" },
+      { name: "lb2", role: "loadbalancer", address: "fd00:240::42" },
+    ],
+  });
+
+  it("brackets addresses in URLs, gives /64 pod subnets, a ::/0 pod route and a /128 virtual IP", () => {
+    const ps = allHostPlans(inv6);
+    for (const p of ps) expect(hostPlanSchema.safeParse(JSON.parse(JSON.stringify(p))).success).toBe(true);
+    const cp = ps.find((p) => p.host.name === "cp1")!;
+    expect(argMap(cp, "kube-apiserver").get("etcd-servers")).toBe("https://[fd00:240::11]:2379");
+    expect(agentConfigSchema.parse(cp.agent).outputs.find((o) => o.name === "scheduler-kubeconfig")).toMatchObject({ server: "https://[fd00:240::21]:6443" });
+    expect([...nodePodCidrs(inv6).values()]).toEqual(["fd00:200::/64", "fd00:200:0:1::/64"]);
+    const w = ps.find((p) => p.host.name === "w1")!;
+    expect(JSON.parse(w.files.find((f) => f.path.endsWith(".conflist"))!.content).plugins[0].ipam.routes).toEqual([{ dst: "::/0" }]);
+    expect(agentConfigSchema.parse(w.agent).outputs.find((o) => o.name === "kubelet-kubeconfig")).toMatchObject({ server: "https://[fd00:240::10]:6443" });
+    const lb = ps.find((p) => p.host.name === "lb1")!;
+    expect(lb.files.find((f) => f.path.endsWith("keepalived.conf"))!.content).toContain("fd00:240::10/128");
+    expect(lb.files.find((f) => f.path.endsWith("haproxy.cfg"))!.content).toContain("bind [fd00:240::10]:6443");
+    expect(lb.files.find((f) => f.path.endsWith("haproxy.cfg"))!.content).toContain("server cp1 [fd00:240::21]:6443");
   });
 });

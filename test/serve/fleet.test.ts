@@ -89,11 +89,15 @@ describe("computeFleet: one state per expected identity and profile", () => {
     const certs = [fresh("w1"), fresh("w2"), fresh("w1"), fresh("w2"), issued("kube-proxy", undefined, ago(70), ago(10), { holder: "w3" })];
     const fleet = computeFleet(inv, certs, now);
     const kp = fleet.filter((e) => e.profile === "kube-proxy");
-    expect(kp.map((e) => `${e.id}=${e.state}`).sort()).toEqual(["w1/kube-proxy=ok", "w2/kube-proxy=ok", "w3/kube-proxy=expired"]);
+    // cp1 holds kube-proxy too (control planes are nodes) and has no certificate at all.
+    expect(kp.map((e) => `${e.id}=${e.state}`).sort()).toEqual(["cp1/kube-proxy=missing", "w1/kube-proxy=ok", "w2/kube-proxy=ok", "w3/kube-proxy=expired"]);
+    expect(kp.find((e) => e.id === "cp1/kube-proxy")?.holder).toMatchObject({ kind: "host", role: "controlplane" });
+    expect(kp.find((e) => e.id === "w1/kube-proxy")?.holder).toMatchObject({ kind: "host", role: "worker" });
     expect(fleetRows(fleet)[0]).toMatchObject({ identity: "w3", worst: "expired" });
     // A holder that never named itself, next to anonymous certificates from before: a pool of the holders left.
     const mixed = computeFleet(inv, [fresh("w1"), fresh("w2"), issued("kube-proxy", undefined, ago(55), new Date(ago(55).getTime() + life))], now);
-    expect(mixed.find((e) => e.id === "shared:worker/kube-proxy")).toMatchObject({ state: "late", current: 1, needed: 1, holder: { hosts: ["w3"] } });
+    // cp1 (a control plane, a node too) and w3 never named themselves: a pool of two with one live certificate.
+    expect(mixed.find((e) => e.id === "shared:controlplane/kube-proxy")).toMatchObject({ state: "late", current: 1, needed: 2, holder: { hosts: ["cp1", "w3"] } });
     expect(mixed.filter((e) => e.profile === "kube-proxy")).toHaveLength(3);
   });
 

@@ -80,7 +80,7 @@ describe("shared profiles name their holder", () => {
     const fleet = computeFleet(inv, issued, new Date());
     const byId = new Map(fleet.map((e) => [e.id, e]));
     expect(byId.get("w1/kube-proxy")?.state).toBe("ok");
-    // w2 never named itself; the anonymous certificate stands for it in a pool of one.
-    expect(byId.get("shared:worker/kube-proxy")).toMatchObject({ holder: { hosts: ["w2"] }, current: 1, needed: 1 });
+    // cp1 (a node too) and w2 never named themselves; the one anonymous certificate stands for them in a pool of two.
+    expect(byId.get("shared:controlplane/kube-proxy")).toMatchObject({ holder: { hosts: ["cp1", "w2"] }, current: 1, needed: 2 });
   });
 });

@@ -122,7 +122,8 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
   for (const list of byKey.values()) list.sort(newestFirst);
 
   const out: FleetEntry[] = [];
-  const sharedHolders = new Map<ProfileName, { role: HostRole; hosts: string[] }>();
+  // A shared profile may be held by hosts of several roles (kube-proxy: control planes and workers).
+  const sharedHolders = new Map<ProfileName, { name: string; role: HostRole }[]>();
   /** Live certificates of an identity that depart from its profile; a hole in a role shows here. */
   const anomaliesOf = (key: string, profile: ProfileName, host: string | undefined): string[] => {
     const want = expectedCert(inv, profile, host === undefined ? undefined : findHost(inv, host));
@@ -140,23 +141,29 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
         const e = entryFor(id, host.name, { kind: "host", host: host.name, role: host.role }, p.name, byKey.get(id)?.[0], now, backdate);
         out.push(flag(e, anomaliesOf(id, p.name, host.name)));
       } else {
-        const pool = sharedHolders.get(p.name) ?? { role: host.role, hosts: [] };
-        pool.hosts.push(host.name);
-        sharedHolders.set(p.name, pool);
+        const holders = sharedHolders.get(p.name) ?? [];
+        holders.push({ name: host.name, role: host.role });
+        sharedHolders.set(p.name, holders);
       }
     }
   }
-  for (const [profile, { role, hosts }] of sharedHolders) {
+  for (const [profile, holders] of sharedHolders) {
     // Holders whose certificates name them (holderUri) get their own entry, like a per-host profile.
     const anonymous = byKey.get(`*/${profile}`) ?? [];
     const unnamed: string[] = [];
-    for (const h of hosts) {
+    const unnamedRoles: HostRole[] = [];
+    for (const { name: h, role: hostRole } of holders) {
       const own = byKey.get(`${h}/${profile}`);
       // With no anonymous certificate at all, a holder without its own has none: missing, on its row.
       if (own || anonymous.length === 0)
-        out.push(flag(entryFor(`${h}/${profile}`, h, { kind: "host", host: h, role }, profile, own?.[0], now, backdate), anomaliesOf(`${h}/${profile}`, profile, h)));
-      else unnamed.push(h);
+        out.push(flag(entryFor(`${h}/${profile}`, h, { kind: "host", host: h, role: hostRole }, profile, own?.[0], now, backdate), anomaliesOf(`${h}/${profile}`, profile, h)));
+      else {
+        unnamed.push(h);
+        unnamedRoles.push(hostRole);
+      }
     }
+    // The pool's role: its unnamed holders' (the first one's when they differ), else the profile's first holder's.
+    const role = unnamedRoles[0] ?? holders[0]!.role;
     const anonymousAnomalies = anomaliesOf(`*/${profile}`, profile, undefined);
     if (unnamed.length === 0) {
       // Every holder is named, yet an unnamed certificate that no role should sign exists: show it as its own cell.
