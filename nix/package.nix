@@ -97,6 +97,7 @@ buildNpmPackage {
       (root + "/tsconfig.build.json")
       (root + "/src")
       (root + "/bin")
+      (root + "/scripts/bundle-agent.mjs")
       (root + "/policies")
       (root + "/vault-dev.hcl")
     ];

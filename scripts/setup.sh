@@ -73,6 +73,11 @@ step "npm packages (npm ci)"
 npm ci --no-audit --no-fund --loglevel=error
 step "build"
 npm run -s build
+# Optional (npm run bench:agent compares with it): consul-template from the Go module proxy, ~1-3 min.
+if [ "${HAK_BUILD_CONSUL_TEMPLATE:-0}" = 1 ]; then
+  step "consul-template (scripts/build-consul-template.sh)"
+  bash scripts/build-consul-template.sh
+fi
 step "cluster binaries and images (scripts/build-binaries.sh; cold: minutes, then cached)"
 bash scripts/build-binaries.sh
 # hak-pki, hak-agent and hak-deploy on PATH, as Node users expect: npm link

@@ -35,7 +35,7 @@ import {
 import { VaultSession } from "./session.js";
 import { checkWritable, FsError, type CertContent } from "./writer.js";
 import { VaultError, type VaultRequestEvent } from "../common/vault.js";
-import { certFacts } from "../common/x509.js";
+import { certFacts } from "../common/certs.js";
 import type { ActionConfig } from "./config.js";
 
 /**

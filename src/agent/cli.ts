@@ -5,7 +5,7 @@ import { exitWith, runProgram } from "../common/cli.js";
 import { renderTable } from "../common/table.js";
 import { Agent, checkOutputs, type OutputStatus } from "./agent.js";
 import { loadAgentConfig, type AgentConfig } from "./config.js";
-import { agentApp, listenHttp, type RunningHttp } from "./http.js";
+import type { RunningHttp } from "./http.js";
 import { sdNotify } from "./notify.js";
 
 /**
@@ -35,6 +35,8 @@ export async function runAgent(cfg: AgentConfig, log: Logger, signal: AbortSigna
   const agent = new Agent(cfg, { log });
   let http: RunningHttp | undefined;
   if (cfg.listen) {
+    // hono and its node server are loaded only by agents that serve HTTP.
+    const { agentApp, listenHttp } = await import("./http.js");
     http = await listenHttp(agentApp(agent, agent.metrics.registry), cfg.listen);
     log.info({ listen: cfg.listen, port: http.port }, "serving /healthz, /readyz, /metrics");
   }

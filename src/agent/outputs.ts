@@ -6,7 +6,7 @@ import { holderUri } from "../common/names.js";
 import { PROFILES } from "../common/profiles.js";
 import { signCsr } from "../common/sign.js";
 import type { VaultClient } from "../common/vault.js";
-import { certFacts, createCsr, generateKeyPair, keyMatchesCert, signedBy, type CertFacts } from "../common/x509.js";
+import { certFacts, createCsr, generateKeyPair, keyMatchesCert, signedBy, type CertFacts } from "../common/certs.js";
 import type { CertificateOutput, KubeconfigOutput, OutputConfig, SecretOutput } from "./config.js";
 import { resolveGid, resolveUid } from "./owners.js";
 import type { CertOnDisk, WantedCert } from "./policy.js";

@@ -1,6 +1,6 @@
 import { renewalPoint } from "../common/lifetime.js";
 import { profileFromOu } from "../common/names.js";
-import type { CertFacts } from "../common/x509.js";
+import type { CertFacts } from "../common/certs.js";
 
 /**
  * The agent's decisions as pure functions of their inputs: no clock, no I/O,

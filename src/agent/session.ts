@@ -2,7 +2,7 @@ import { existsSync, readFileSync, unlinkSync } from "node:fs";
 import type { Logger } from "pino";
 import { HakError, readInputFile } from "../common/errors.js";
 import { VaultClient, VaultError, type VaultAuth, type VaultRequestEvent } from "../common/vault.js";
-import { certFacts, keyMatchesCert } from "../common/x509.js";
+import { certFacts, keyMatchesCert } from "../common/certs.js";
 import type { AgentConfig, CertificateOutput } from "./config.js";
 import type { AgentMetrics } from "./metrics.js";
 

@@ -1,5 +1,5 @@
-import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
+import { yaml } from "./lazy-yaml.js";
 import { durationSchema } from "./duration.js";
 import { InputError, parseInput, readInputFile } from "./errors.js";
 import { cidrContains, cidrsOverlap, isIpAddress, parseCidr, unusableAddress } from "./ip.js";
@@ -169,9 +169,9 @@ export function parseInventoryText(text: string, where: string): Inventory {
   let doc: unknown;
   try {
     // maxAliasCount bounds alias expansion ("billion laughs"); an inventory needs no aliases at all.
-    doc = parseYaml(text, { prettyErrors: true, maxAliasCount: 100 });
+    doc = yaml().parse(text, { prettyErrors: true, maxAliasCount: 100 });
   } catch (err) {
-    if (err instanceof YAMLParseError) {
+    if (err instanceof yaml().YAMLParseError) {
       const pos = err.linePos?.[0];
       throw new InputError(`not valid YAML/JSON: ${err.message.split("\n")[0]}`, {
         where: pos ? `${where}:${pos.line}:${pos.col}` : where,

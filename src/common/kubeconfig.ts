@@ -1,5 +1,5 @@
-import { stringify } from "yaml";
 import type { Inventory } from "./inventory.js";
+import { yaml } from "./lazy-yaml.js";
 
 /**
  * A kubeconfig with the certificates embedded, as kubectl and the Kubernetes
@@ -20,7 +20,7 @@ const b64 = (s: string) => Buffer.from(s).toString("base64");
 
 export function renderKubeconfig(k: KubeconfigInput): string {
   const context = `${k.userName}@${k.clusterName}`;
-  return stringify({
+  return yaml().stringify({
     apiVersion: "v1",
     kind: "Config",
     clusters: [{ name: k.clusterName, cluster: { server: k.server, "certificate-authority-data": b64(k.caPem) } }],

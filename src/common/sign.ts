@@ -2,7 +2,7 @@ import { HakError } from "./errors.js";
 import { PKI_MOUNT, pkiRoleName } from "./names.js";
 import { PROFILES, type ProfileName } from "./profiles.js";
 import { VaultError, type VaultClient } from "./vault.js";
-import { x509 } from "./x509.js";
+import { csrSans } from "./certs.js";
 
 /**
  * The one way hak asks Vault to sign: `<mount>/sign/<role>` with a CSR made
@@ -60,9 +60,7 @@ function noCelRole(err: unknown): boolean {
 
 /** The URI SANs a CSR asks for. */
 export function csrUris(csrPem: string): string[] {
-  const csr = new x509.Pkcs10CertificateRequest(csrPem);
-  const san = csr.extensions.find((e): e is x509.SubjectAlternativeNameExtension => e instanceof x509.SubjectAlternativeNameExtension);
-  return (san?.names.toJSON() ?? []).filter((n) => n.type === "url").map((n) => n.value);
+  return csrSans(csrPem).uri;
 }
 
 export async function signCsr(client: VaultClient, req: SignRequest): Promise<SignResult> {

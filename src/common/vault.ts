@@ -1,8 +1,8 @@
-import { Agent, request as undiciRequest } from "undici";
+import { Agent, request as httpRequest } from "./https-agent.js";
 import { HakError, InputError, readInputFile } from "./errors.js";
 
 /**
- * A small Vault/OpenBao HTTP client on undici, using only the API both share.
+ * A small Vault/OpenBao HTTP client on node:https (https-agent.ts), using only the API both share.
  * Why not node-vault: hak needs a client certificate (TLS cert auth), a bound
  * source address (address-bound secret IDs), several server addresses for
  * HA, response wrapping and a per-request hook for metrics; one typed client
@@ -126,7 +126,7 @@ export class VaultClient {
         cert: opts.tls?.cert,
         key: opts.tls?.key,
       },
-      // A client option in undici, not a connect option: it reaches every socket the agent opens.
+      // Set on the agent, so it reaches every socket the agent opens.
       ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
       headersTimeout: opts.timeoutMs ?? 15_000,
       bodyTimeout: opts.timeoutMs ?? 15_000,
@@ -167,7 +167,7 @@ export class VaultClient {
       const started = performance.now();
       let status: number | undefined;
       try {
-        const res = await undiciRequest(`${address}/v1/${clean}`, {
+        const res = await httpRequest(`${address}/v1/${clean}`, {
           method: method === "LIST" ? "GET" : method,
           headers,
           body,

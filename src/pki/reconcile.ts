@@ -41,6 +41,10 @@ interface ReadContext {
   auths: Map<string, MountInfo>;
   audits: { path: string; type: string; filePath?: string }[];
   identityCaPem?: string;
+  /** LISTs of the collections hak keeps per host (roles, entities): an object not listed is created without reading it. */
+  listed: Map<string, Set<string>>;
+  /** Entities read during this plan, by name: the entity and its two aliases read it once. */
+  entities: Map<string, Promise<EntityData | undefined>>;
 }
 
 export interface ApplyContext {
@@ -48,6 +52,8 @@ export interface ApplyContext {
   /** Looked up again at apply time: earlier entries may have created them. */
   authAccessor(mount: string): Promise<string>;
   identityCaPem(): Promise<string>;
+  /** Ids of entities written in this run (Vault answers a create with the id), so their aliases need not read them. */
+  entityIds: Map<string, string>;
 }
 
 async function readMounts(client: VaultClient, path: "sys/mounts" | "sys/auth"): Promise<Map<string, MountInfo>> {
@@ -80,6 +86,20 @@ async function readIdentityCa(client: VaultClient): Promise<string | undefined> 
   return pem ? `${pem}\n` : undefined;
 }
 
+/** Collections listed once per run; each key is a LIST path whose children are named by the next path segment. */
+function listPaths(mounts: Map<string, MountInfo>, auths: Map<string, MountInfo>): string[] {
+  const out: string[] = [];
+  for (const ca of CA_NAMES as readonly CaName[]) {
+    if (!mounts.has(PKI_MOUNT[ca])) continue;
+    // Servers without CEL answer 404 for cel/roles, which lists as empty.
+    out.push(`${PKI_MOUNT[ca]}/roles`, `${PKI_MOUNT[ca]}/cel/roles`);
+  }
+  if (auths.has(APPROLE_MOUNT)) out.push(`auth/${APPROLE_MOUNT}/role`);
+  if (auths.has(CERT_AUTH_MOUNT)) out.push(`auth/${CERT_AUTH_MOUNT}/certs`);
+  out.push("identity/entity/name");
+  return out;
+}
+
 async function readContext(client: VaultClient): Promise<ReadContext> {
   const [mounts, auths, audits, identityCaPem] = await Promise.all([
     readMounts(client, "sys/mounts"),
@@ -87,7 +107,29 @@ async function readContext(client: VaultClient): Promise<ReadContext> {
     readAudits(client),
     readIdentityCa(client),
   ]);
-  return { mounts, auths, audits, identityCaPem };
+  const paths = listPaths(mounts, auths);
+  const lists = await Promise.all(paths.map((p) => client.list(p)));
+  const listed = new Map(paths.map((p, i) => [p, new Set(lists[i])]));
+  return { mounts, auths, audits, identityCaPem, listed, entities: new Map() };
+}
+
+/** False when a LIST of this run shows the object does not exist; undefined when no LIST covers it. */
+export function listedAs(listed: Map<string, Set<string>>, path: string): boolean | undefined {
+  for (const [dir, names] of listed) {
+    if (!path.startsWith(`${dir}/`)) continue;
+    const name = path.slice(dir.length + 1).split("/")[0]!;
+    if (name) return names.has(name);
+  }
+  return undefined;
+}
+
+function readEntity(client: VaultClient, rc: ReadContext, name: string): Promise<EntityData | undefined> {
+  let p = rc.entities.get(name);
+  if (!p) {
+    p = listedAs(rc.listed, `identity/entity/name/${name}`) === false ? Promise.resolve(undefined) : client.read<EntityData>(`identity/entity/name/${name}`);
+    rc.entities.set(name, p);
+  }
+  return p;
 }
 
 function entry(o: DesiredObject, action: Action, diffs: FieldDiff[], apply?: PlanEntry["apply"]): PlanEntry {
@@ -138,7 +180,7 @@ async function planObject(client: VaultClient, rc: ReadContext, o: DesiredObject
     case "kv-secret":
       return planServiceAccount(client, rc, o);
     case "entity":
-      return planEntity(client, o);
+      return planEntity(client, rc, o);
     case "entity-alias":
       return planAlias(client, rc, o);
     case "cert-role": {
@@ -176,6 +218,7 @@ async function planFields(
     const name = o.path.replace(/^sys\/mounts\//, "").replace(/\/tune$/, "");
     if (!rc.mounts.has(name)) return entry(o, "create", [], apply);
   }
+  if (listedAs(rc.listed, o.path) === false) return entry(o, "create", [], apply);
   const actual = await client.read<Record<string, unknown>>(o.readPath ?? o.path);
   if (actual === undefined) return entry(o, "create", [], apply);
   const diffs = diffFields(fields, actual);
@@ -203,11 +246,16 @@ interface EntityData {
   aliases?: { id: string; name: string; mount_accessor: string }[] | null;
 }
 
-async function planEntity(client: VaultClient, o: DesiredObject): Promise<PlanEntry> {
-  const actual = await client.read<EntityData>(o.path);
-  if (!actual) return entry(o, "create", [], write(o));
+async function planEntity(client: VaultClient, rc: ReadContext, o: DesiredObject): Promise<PlanEntry> {
+  const name = o.path.slice("identity/entity/name/".length);
+  const actual = await readEntity(client, rc, name);
+  const apply = async (ctx: ApplyContext) => {
+    const res = await ctx.client.write<{ id?: string }>(o.path, o.fields);
+    if (res?.data?.id) ctx.entityIds.set(name, res.data.id);
+  };
+  if (!actual) return entry(o, "create", [], apply);
   const diffs = diffFields(o.fields, actual as unknown as Record<string, unknown>);
-  return entry(o, diffs.length === 0 ? "unchanged" : "update", diffs, write(o));
+  return entry(o, diffs.length === 0 ? "unchanged" : "update", diffs, apply);
 }
 
 async function planAlias(client: VaultClient, rc: ReadContext, o: DesiredObject): Promise<PlanEntry> {
@@ -215,14 +263,15 @@ async function planAlias(client: VaultClient, rc: ReadContext, o: DesiredObject)
   const accessor = rc.auths.get(mount)?.accessor;
   const apply = async (ctx: ApplyContext) => {
     const acc = await ctx.authAccessor(mount);
-    const ent = await ctx.client.read<EntityData>(`identity/entity/name/${entity}`);
-    if (!ent) throw new HakError(`entity ${entity} missing while creating its alias`, { where: o.id });
-    const other = await findAlias(ctx.client, name, acc);
-    if (other) await ctx.client.write(`identity/entity-alias/id/${other.id}`, { name, canonical_id: ent.id, mount_accessor: acc });
-    else await ctx.client.write("identity/entity-alias", { name, canonical_id: ent.id, mount_accessor: acc });
+    const id = ctx.entityIds.get(entity) ?? (await ctx.client.read<EntityData>(`identity/entity/name/${entity}`))?.id;
+    if (!id) throw new HakError(`entity ${entity} missing while creating its alias`, { where: o.id });
+    // On an auth mount this run created, no alias can exist yet: no lookup.
+    const other = accessor ? await findAlias(ctx.client, name, acc) : undefined;
+    if (other) await ctx.client.write(`identity/entity-alias/id/${other.id}`, { name, canonical_id: id, mount_accessor: acc });
+    else await ctx.client.write("identity/entity-alias", { name, canonical_id: id, mount_accessor: acc });
   };
   if (!accessor) return entry(o, "create", [], apply);
-  const ent = await client.read<EntityData>(`identity/entity/name/${entity}`);
+  const ent = await readEntity(client, rc, entity);
   const mine = ent?.aliases?.find((a) => a.name === name && a.mount_accessor === accessor);
   if (mine) return entry(o, "unchanged", [], apply);
   // An alias may already exist on another entity, e.g. made by a login before bootstrap ran.
@@ -257,11 +306,11 @@ async function planStale(client: VaultClient, rc: ReadContext, desired: DesiredS
   for (const ca of CA_NAMES as readonly CaName[]) {
     const mount = PKI_MOUNT[ca];
     if (!rc.mounts.has(mount)) continue;
-    for (const role of await client.list(`${mount}/roles`)) {
+    for (const role of rc.listed.get(`${mount}/roles`) ?? []) {
       if (!wanted.has(`${mount}/roles/${role}`)) out.push(del("pki-role", `${mount}/roles/${role}`));
     }
     // Servers without CEL answer 404 here, which lists as empty.
-    for (const role of await client.list(`${mount}/cel/roles`)) {
+    for (const role of rc.listed.get(`${mount}/cel/roles`) ?? []) {
       if (!wanted.has(`${mount}/cel/roles/${role}`)) out.push(del("pki-cel-role", `${mount}/cel/roles/${role}`));
     }
   }
@@ -271,7 +320,7 @@ async function planStale(client: VaultClient, rc: ReadContext, desired: DesiredS
     [CERT_AUTH_MOUNT, `auth/${CERT_AUTH_MOUNT}/certs`, "cert-role"],
   ] as const) {
     if (!rc.auths.has(mount)) continue;
-    for (const name of await client.list(listPath)) {
+    for (const name of rc.listed.get(listPath) ?? []) {
       const path = `${listPath}/${name}`;
       if (wanted.has(path) || hostNames.has(name)) continue;
       const role = await client.read<{ token_policies?: string[] }>(path);
@@ -279,7 +328,7 @@ async function planStale(client: VaultClient, rc: ReadContext, desired: DesiredS
       if (pols.length > 0 && pols.every((p) => p.startsWith("hak-"))) out.push(del(kind, path, name));
     }
   }
-  for (const name of await client.list("identity/entity/name")) {
+  for (const name of rc.listed.get("identity/entity/name") ?? []) {
     const path = `identity/entity/name/${name}`;
     if (name.startsWith("hak-host-") && !wanted.has(path)) out.push(del("entity", path, name.slice("hak-host-".length)));
   }
@@ -296,7 +345,7 @@ export function countActions(entries: PlanEntry[]): Record<Action, number> {
 /** Reads Vault and plans every object; changes nothing. */
 export async function plan(client: VaultClient, desired: DesiredState): Promise<PlanEntry[]> {
   const rc = await readContext(client);
-  const entries = await mapLimit(desired.objects, 8, (o) => planObject(client, rc, o));
+  const entries = await mapLimit(desired.objects, RECONCILE_PARALLEL, (o) => planObject(client, rc, o));
   return [...entries, ...(await planStale(client, rc, desired))];
 }
 
@@ -319,31 +368,77 @@ async function retryWhileMountSettles<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Applies the changes of a plan in order (mounts before roles, entities before aliases). */
-export async function applyPlan(client: VaultClient, entries: PlanEntry[], onStep?: (e: PlanEntry) => void): Promise<void> {
-  let auths: Map<string, MountInfo> | undefined;
-  let caPem: string | undefined;
+/**
+ * Requests in flight against the active node while reading and while
+ * applying. Raft commits concurrent writes together, so a few in flight
+ * multiply the write rate; more than this only queues on a small server.
+ */
+export const RECONCILE_PARALLEL = 16;
+
+/**
+ * The order of a plan as batches that may run side by side: the shared
+ * objects (no host: audit, mounts, CAs, shared roles, policies, auth mounts)
+ * one at a time in plan order, since later ones need earlier ones; then
+ * chains of each host's objects, each chain in plan order (approle role
+ * before its role ID, entity before its aliases), chains side by side, as no
+ * host's objects depend on another's. A host has two chains: its identity
+ * objects (entity, aliases), which the server writes one at a time under
+ * one lock, and the rest (roles), which it writes in parallel; apart, the
+ * roles need not wait behind the identity store.
+ */
+export function applyOrder(entries: PlanEntry[]): { shared: PlanEntry[]; chains: PlanEntry[][] } {
+  const shared: PlanEntry[] = [];
+  const hosts = new Map<string, { roles: PlanEntry[]; identity: PlanEntry[] }>();
+  for (const e of entries) {
+    if (!e.apply) continue;
+    if (e.host === undefined) {
+      shared.push(e);
+      continue;
+    }
+    let h = hosts.get(e.host);
+    if (!h) hosts.set(e.host, (h = { roles: [], identity: [] }));
+    (e.kind === "entity" || e.kind === "entity-alias" ? h.identity : h.roles).push(e);
+  }
+  // Each host's two chains next to each other, so the requests in flight are about half of each kind.
+  const chains = [...hosts.values()].flatMap((h) => [h.roles, h.identity]).filter((c) => c.length > 0);
+  return { shared, chains };
+}
+
+/** Applies the changes of a plan: shared objects in order, then the hosts' chains side by side (applyOrder). */
+export async function applyPlan(client: VaultClient, entries: PlanEntry[], onStep?: (e: PlanEntry) => void, parallel = RECONCILE_PARALLEL): Promise<void> {
+  let auths: Promise<Map<string, MountInfo>> | undefined;
+  let caPem: Promise<string | undefined> | undefined;
   const ctx: ApplyContext = {
     client,
     authAccessor: async (mount) => {
-      if (!auths?.has(mount)) auths = await readMounts(client, "sys/auth");
-      const acc = auths.get(mount)?.accessor;
+      // One read shared by the hosts applied side by side; read again when a mount made since is not in it.
+      if (!auths || !(await auths).has(mount)) auths = readMounts(client, "sys/auth");
+      const acc = (await auths).get(mount)?.accessor;
       if (!acc) throw new HakError(`auth mount ${mount} has no accessor`, { where: `sys/auth/${mount}` });
       return acc;
     },
     identityCaPem: async () => {
-      caPem ??= await readIdentityCa(client);
-      if (!caPem) throw new HakError("the identity CA does not exist", { where: `${PKI_MOUNT.identity}/cert/ca` });
-      return caPem;
+      caPem ??= readIdentityCa(client);
+      const pem = await caPem;
+      if (!pem) {
+        caPem = undefined;
+        throw new HakError("the identity CA does not exist", { where: `${PKI_MOUNT.identity}/cert/ca` });
+      }
+      return pem;
     },
+    entityIds: new Map(),
   };
-  for (const e of entries) {
-    if (!e.apply) continue;
+  const one = async (e: PlanEntry) => {
     onStep?.(e);
     try {
       await retryWhileMountSettles(() => e.apply!(ctx));
     } catch (err) {
       throw new HakError(`could not ${e.action} ${e.id}: ${(err as Error).message}`, { cause: err, where: e.id });
     }
-  }
+  };
+  const { shared, chains } = applyOrder(entries);
+  for (const e of shared) await one(e);
+  await mapLimit(chains, parallel, async (chain) => {
+    for (const e of chain) await one(e);
+  });
 }
