@@ -1,7 +1,9 @@
 # A control-plane host: its own apiserver serving certificate, the shared
 # client identities of the control plane (kubelet client, etcd client,
 # front-proxy client, controller-manager, scheduler), the service-account key
-# pair, and its host identity. Per-host paths are templated on the host's
+# pair, and its host identity. It is a node too (kubelet, kube-proxy, tainted
+# NoSchedule, as kubeadm makes it): its own kubelet client and serving
+# certificates and the shared kube-proxy identity, as on a worker. Per-host paths are templated on the host's
 # identity entity (see hak-etcd.hcl).
 
 path "pki-kubernetes/sign/apiserver-{{identity.entity.metadata.host}}" {
@@ -29,6 +31,22 @@ path "pki-kubernetes/sign/controller-manager" {
 }
 
 path "pki-kubernetes/sign/scheduler" {
+  capabilities = ["update"]
+}
+
+path "pki-kubernetes/sign/kubelet-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}
+
+path "pki-kubernetes/sign/kubelet-serving-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}
+
+path "pki-kubernetes/cel/sign/kubelet-serving-{{identity.entity.metadata.host}}" {
+  capabilities = ["update"]
+}
+
+path "pki-kubernetes/sign/kube-proxy" {
   capabilities = ["update"]
 }
 

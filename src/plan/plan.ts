@@ -1,0 +1,87 @@
+import { InputError } from "../common/errors.js";
+import { findHost, type Host, type Inventory } from "../common/inventory.js";
+import { PROFILES } from "../common/profiles.js";
+import { agentConfig, hostProfiles } from "./agent.js";
+import { controlplanePart } from "./controlplane.js";
+import { etcdPart } from "./etcd.js";
+import { loadbalancerPart } from "./loadbalancer.js";
+import { nodePart, podRoutes } from "./node.js";
+import { parsePlanOptions, type PlanOptions, type PlanOptionsInput } from "./options.js";
+import { mergeParts, type Part } from "./part.js";
+import * as paths from "./paths.js";
+import { PLAN_SCHEMA, PLAN_VERSION, type HostPlan, type PlanCertificate } from "./schema.js";
+import { isNode, nodePodCidrs } from "./topology.js";
+import { clusterPlan } from "./cluster.js";
+
+/**
+ * hostPlan(inventory, host, options): everything one host runs, derived once
+ * from the inventory. Pure: no clock, no I/O, same input, same plan (byte
+ * for byte once serialised), so `hak-deploy hive --check` can compare.
+ */
+
+export { clusterPlan };
+
+function certificates(inv: Inventory, host: Host): PlanCertificate[] {
+  return hostProfiles(host).map((profile) => {
+    const p = PROFILES[profile];
+    const h = p.perHost ? host : undefined;
+    const sans = p.sans(inv, h);
+    const org = p.organization(h);
+    return {
+      profile,
+      commonName: p.commonName(h),
+      organizations: org ? [org] : [],
+      dnsSans: sans.dns,
+      ipSans: sans.ip,
+      ca: p.ca,
+      certFile: paths.certFile(profile),
+      keyFile: paths.keyFile(profile),
+    };
+  });
+}
+
+/** Accepts parsed options or their input form (defaults filled in here). */
+function options(o: PlanOptions | PlanOptionsInput | undefined): PlanOptions {
+  return parsePlanOptions(o ?? {});
+}
+
+export function hostPlan(inv: Inventory, hostName: string, opts?: PlanOptionsInput): HostPlan {
+  const host = findHost(inv, hostName);
+  if (!host) throw new InputError(`no host "${hostName}" in the inventory (hosts: ${inv.hosts.map((h) => h.name).join(", ")})`, { where: "HOST" });
+  const o = options(opts);
+  const parts: Partial<Part>[] = [];
+  if (host.role === "etcd") parts.push(etcdPart(inv, host, o));
+  if (host.role === "controlplane") parts.push(controlplanePart(inv, host));
+  if (isNode(host)) parts.push(nodePart(inv, host, o));
+  if (host.role === "loadbalancer") parts.push(loadbalancerPart(inv, host, o));
+  // Every host reaches every node's pods directly (the load balancers
+  // included: pods talk to the virtual IP).
+  parts.push({ routes: podRoutes(inv, host) });
+  // The agent's own state; its config file is written by the consumer from `agent`.
+  parts.push({ directories: [{ path: paths.AGENT_STATE_DIR, mode: "0700" }, { path: paths.CERT_DIR, mode: "0755" }, { path: paths.KUBECONFIG_DIR, mode: "0755" }] });
+  const merged = mergeParts(parts);
+  const podCidr = nodePodCidrs(inv).get(host.name);
+  return {
+    schema: PLAN_SCHEMA,
+    version: PLAN_VERSION,
+    cluster: inv.name,
+    kubernetesVersion: o.kubernetesVersion,
+    host: {
+      name: host.name,
+      role: host.role,
+      address: host.address,
+      fqdn: `${host.name}.${inv.hostDomain}`,
+      node: isNode(host),
+      ...(podCidr ? { podCidr } : {}),
+    },
+    certificates: certificates(inv, host),
+    agent: agentConfig(inv, host, o),
+    ...merged,
+    pathRoots: [...paths.PATH_ROOTS],
+  };
+}
+
+/** Every host's plan, in inventory order. */
+export function allHostPlans(inv: Inventory, opts?: PlanOptionsInput): HostPlan[] {
+  return inv.hosts.map((h) => hostPlan(inv, h.name, opts));
+}
