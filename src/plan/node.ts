@@ -55,6 +55,7 @@ function containerdToml(opts: PlanOptions): string {
     "",
     `[${cri}]`,
     `  sandbox_image = ${JSON.stringify(opts.containerd.sandboxImage)}`,
+    ...(opts.containerd.restrictOomScoreAdj ? ["  restrict_oom_score_adj = true"] : []),
     "",
     `[${cri}.containerd]`,
     `  snapshotter = ${JSON.stringify(opts.containerd.snapshotter)}`,

@@ -59,6 +59,11 @@ export const planOptionsSchema = z
         snapshotter: z.string().min(1).default("overlayfs"),
         /** The sandbox (pause) image containerd uses for pods. */
         sandboxImage: z.string().min(1).default("registry.k8s.io/pause:3.10"),
+        /**
+         * containerd clamps a pod's oom_score_adj to its own instead of failing
+         * the pod, for hosts whose root lacks CAP_SYS_RESOURCE (the local cluster's).
+         */
+        restrictOomScoreAdj: z.boolean().default(false),
       })
       .strict()
       .default({}),
