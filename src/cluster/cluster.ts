@@ -365,8 +365,9 @@ async function fetchFleet(url: string): Promise<Snapshot | undefined> {
 /** Operator kubeconfigs (admin, super-admin) signed by Vault for this run; renewed when near expiry. */
 async function operatorKubeconfig(root: VaultClient, inv: Inventory, profile: "admin" | "super-admin", file: string, server: string): Promise<string> {
   if (existsSync(file)) {
-    const m = /client-certificate-data: (\S+)/.exec(readFileSync(file, "utf8"));
-    if (m) {
+    const text = readFileSync(file, "utf8");
+    const m = /client-certificate-data: (\S+)/.exec(text);
+    if (m && text.includes(`server: ${server}`)) {
       try {
         const f = certFacts(Buffer.from(m[1]!, "base64").toString("utf8"));
         const left = f.notAfter.getTime() - Date.now();
