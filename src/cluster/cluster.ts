@@ -12,7 +12,7 @@ import { startLocalServer, stopLocalServer, type LocalBao } from "../common/loca
 import { VaultClient } from "../common/vault.js";
 import { certFacts } from "../common/x509.js";
 import { mintSecretId } from "../deploy/enroll.js";
-import { kubectl, nodeReady, type KubeNode } from "../deploy/kubectl.js";
+import { kubectl, nodeReady, type KubeNode, type Kubectl } from "../deploy/kubectl.js";
 import { bootstrap } from "../pki/bootstrap.js";
 import { signProfile } from "../pki/issue.js";
 import { renderKubeconfig } from "../common/kubeconfig.js";
@@ -501,10 +501,7 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterReport> {
       if (r.code === 0) return true;
       throw new Error(r.stderr.trim().split("\n").pop() ?? "");
     }, 2000);
-    const manifests = manifestsYaml(clusterPlan(inv));
-    const applied = await sup.run(["apply", "--server-side", "--field-manager=hak", "-f", "-"], { input: manifests });
-    if (applied.code !== 0) throw new HakError(`applying the cluster plan's manifests failed: ${applied.stderr.trim()}`);
-    o.say(`  ${applied.stdout.trim().split("\n").join("; ")}`);
+    o.say(`  ${(await applyClusterPlan(sup, inv)).join("; ")}`);
 
     o.say("7/8 every node Ready");
     const admin = kubectl(kctl, adminConf);
@@ -541,6 +538,16 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterReport> {
   } finally {
     await root.close();
   }
+}
+
+/**
+ * The cluster plan's manifests (RBAC kubeadm would create), applied
+ * server-side with the break-glass identity; idempotent.
+ */
+export async function applyClusterPlan(k: Kubectl, inv: Inventory): Promise<string[]> {
+  const applied = await k.run(["apply", "--server-side", "--force-conflicts", "--field-manager=hak", "-f", "-"], { input: manifestsYaml(clusterPlan(inv)) });
+  if (applied.code !== 0) throw new HakError(`applying the cluster plan's manifests failed: ${applied.stderr.trim()}`);
+  return applied.stdout.trim().split("\n");
 }
 
 /** The API address the plans give the nodes' kubeconfigs (the load balancers' virtual IP). */
