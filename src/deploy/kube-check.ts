@@ -182,19 +182,27 @@ export async function checkKubernetes(inv: Inventory, o: KubeCheckOptions): Prom
       const name = `hak-check-${peer}.${ns}.svc.${inv.clusterDomain}`;
       let resolved = false;
       let detail = "";
+      let address = "";
       for (let i = 0; i < 10 && !resolved; i++) {
         const r = await k.run(["-n", ns, "exec", `hak-check-${w}`, "--", "nslookup", name], { timeoutMs: 20_000 });
         const found = answerAddresses(r.stdout);
         resolved = r.code === 0 && found.length > 0;
+        address = found[found.length - 1] ?? "";
         detail = resolved ? `${name} -> ${found[found.length - 1]}` : `nslookup ${name}: ${lastLine(r.stdout + r.stderr)}`;
         if (!resolved) await sleep(2000);
       }
       add(w, "dns", resolved, detail);
+      if (!resolved) {
+        add(w, "service", false, `not tried: ${name} did not resolve`);
+        continue;
+      }
+      // The address CoreDNS gave (a static busybox cannot resolve names itself: no NSS in the image). No -T:
+      // Debian busybox-static 1.35 wget crashes with it; the kubectl timeout bounds the call.
       let answered = false;
       for (let i = 0; i < 10 && !answered; i++) {
-        const r = await k.run(["-n", ns, "exec", `hak-check-${w}`, "--", "wget", "-qO-", "-T", "5", `http://${name}/`], { timeoutMs: 20_000 });
+        const r = await k.run(["-n", ns, "exec", `hak-check-${w}`, "--", "wget", "-qO-", "--header", `Host: ${name}`, `http://${address}/`], { timeoutMs: 20_000 });
         answered = r.code === 0 && r.stdout.includes(`hak-check on ${peer}`);
-        detail = answered ? `http://${name}/ answered by the pod on ${peer}: ${JSON.stringify(r.stdout.trim())}` : `wget http://${name}/: ${lastLine(r.stdout + r.stderr) || `exit ${r.code}`}`;
+        detail = answered ? `${name} (${address}) answered by the pod on ${peer}: ${JSON.stringify(r.stdout.trim())}` : `wget http://${address}/ (${name}): ${lastLine(r.stdout + r.stderr) || `exit ${r.code}`}`;
         if (!answered) await sleep(2000);
       }
       add(w, "service", answered, detail);

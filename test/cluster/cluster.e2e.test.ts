@@ -14,6 +14,7 @@ import { kubectl, type Kubectl } from "../../src/deploy/kubectl.js";
 import type { CheckReport } from "../../src/deploy/check.js";
 import { loadInventory } from "../../src/common/inventory.js";
 import { rotationUnderLoad } from "./rotation.js";
+import { screenshot, withChromium } from "../helpers/chromium.js";
 
 /**
  * The local cluster end to end, on the real binaries, brought up ONCE for
@@ -115,6 +116,25 @@ describe.sequential("the local cluster (real binaries, one bring-up)", () => {
     expect(report.nodesWide).toMatch(/worker2\s+Ready\s.*10\.241\.0\.32/);
   });
 
+  it("the fleet page shows the cluster's certificates (screenshot in test-artifacts/)", async () => {
+    let body = "";
+    for (let i = 0; i < 60; i++) {
+      const r = await fetch(new URL("api/fleet", report.fleetUrl)).catch(() => undefined);
+      const j = r && r.ok ? ((await r.json()) as { counts?: { ok: number; missing: number } }) : undefined;
+      if (j?.counts && j.counts.missing === 0 && j.counts.ok > 0) break;
+      await sleep(2000);
+    }
+    const shot = await withChromium(async (page) => {
+      await page.goto(report.fleetUrl, { waitUntil: "load" });
+      body = await page.content();
+      return screenshot(page, "cluster-fleet.png");
+    });
+    expect(body).toContain("worker1");
+    expect(body).toContain("kube-apiserver-kubelet-client");
+    expect(body).toContain("system:node:worker2");
+    console.log(`fleet page screenshot: ${shot}`);
+  }, 180_000);
+
   it("a second run reuses what runs", () => {
     const again = demo(["up", "--json", ...flags], 300_000);
     expect(again.code, again.err.slice(-3000)).toBe(0);
@@ -142,9 +162,9 @@ describe.sequential("the local cluster (real binaries, one bring-up)", () => {
     const a = await waitPod(admin, ns, "a");
     const b = await waitPod(admin, ns, "b");
     expect([a.node, b.node]).toEqual(["worker1", "worker2"]);
-    const direct = await admin.run(["-n", ns, "exec", "a", "--", "wget", "-qO-", "-T", "5", `http://${b.ip}:8080/`]);
+    const direct = await admin.run(["-n", ns, "exec", "a", "--", "wget", "-qO-", `http://${b.ip}:8080/`]);
     expect(direct.stdout.trim(), direct.stderr).toBe("b on worker2");
-    const back = await admin.run(["-n", ns, "exec", "b", "--", "wget", "-qO-", "-T", "5", `http://${a.ip}:8080/`]);
+    const back = await admin.run(["-n", ns, "exec", "b", "--", "wget", "-qO-", `http://${a.ip}:8080/`]);
     expect(back.stdout.trim(), back.stderr).toBe("a on worker1");
     // The pod address is kept end to end (no masquerade between nodes): b sees a's pod IP.
     const svc = await admin.run(["-n", ns, "expose", "pod", "b", "--port=80", "--target-port=8080", "--name=b"]);
@@ -152,7 +172,7 @@ describe.sequential("the local cluster (real binaries, one bring-up)", () => {
     const ip = (await admin.run(["-n", ns, "get", "svc", "b", "-o", "jsonpath={.spec.clusterIP}"])).stdout.trim();
     let body = "";
     for (let i = 0; i < 20 && body !== "b on worker2"; i++) {
-      body = (await admin.run(["-n", ns, "exec", "a", "--", "wget", "-qO-", "-T", "3", `http://${ip}/`])).stdout.trim();
+      body = (await admin.run(["-n", ns, "exec", "a", "--", "wget", "-qO-", `http://${ip}/`])).stdout.trim();
       if (body !== "b on worker2") await sleep(1000);
     }
     expect(body).toBe("b on worker2");
