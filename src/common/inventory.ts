@@ -1,3 +1,4 @@
+import { planOptionsSchema } from "../plan/options.js";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { durationSchema } from "./duration.js";
@@ -60,6 +61,8 @@ export const inventorySchema = z
       .object({ addresses: z.array(z.string().url()).min(1) })
       .strict()
       .optional(),
+    /** What the deployment chooses beyond the inventory (src/plan/options.ts, docs/plan.md): kubelet, containerd, keepalived, ... */
+    plan: planOptionsSchema.partial().optional(),
   })
   .strict()
   .superRefine((inv, ctx) => {

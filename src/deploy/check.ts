@@ -1,3 +1,4 @@
+import { CERT_DIR } from "../plan/paths.js";
 import { posix } from "node:path";
 import { errorMessage } from "../common/errors.js";
 import type { Host, Inventory } from "../common/inventory.js";
@@ -30,7 +31,7 @@ export interface HostPaths {
 
 export const DEFAULT_HOST_PATHS: HostPaths = {
   agentUrl: "http://127.0.0.1:9180/readyz",
-  certDir: "/var/lib/hak-agent/certs",
+  certDir: CERT_DIR,
 };
 
 export type CheckName = "ssh" | "agent" | "etcd" | "apiserver" | "certificates" | KubeCheckName;

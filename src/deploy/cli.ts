@@ -10,7 +10,10 @@ import { checkKubernetes } from "./kube-check.js";
 import { kubectl } from "./kubectl.js";
 import { binaryPath, imageInfo } from "../common/binaries.js";
 import { checkHostPath, DEFAULT_IDENTITY_CERT_PATH, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
-import { checkHive, HIVE_INVENTORY, renderHiveStates, writeHive } from "./hive.js";
+import { checkHive, HIVE_INVENTORY, HIVE_PLANS, renderHiveStates, writeHive } from "./hive.js";
+import { findHost } from "../common/inventory.js";
+import { clusterPlan, hostPlan, manifestsYaml } from "../plan/index.js";
+import { renderClusterPlan, renderHostPlan } from "../plan/render.js";
 import { KnownHosts, sshSettingsFrom, type SshFlags } from "./ssh.js";
 
 type Flags = VaultFlags & InventoryFlags;
@@ -131,15 +134,16 @@ export function buildProgram(): Command {
   addInventoryOption(
     program
       .command("hive")
-      .description(`write ${HIVE_INVENTORY} (the normalised inventory the flake's Colmena hive reads), or check it is current`)
+      .description(`write ${HIVE_INVENTORY} (the normalised inventory the flake's Colmena hive reads) and one plan per host in ${HIVE_PLANS}/, or check they are current`)
       .option("--dir <dir>", "the folder holding flake.nix", ".")
-      .option("--check", "change nothing; exit 1 with a diff when the file is missing or not current"),
+      .option("--check", "change nothing; exit 1 with a diff naming each file that is missing or not current"),
   ).action((o: InventoryFlags & { dir: string; check?: boolean }) => {
     const inv = inventoryFrom(o);
     const dir = resolve(o.dir);
     if (o.check) {
       const states = checkHive(dir, inv);
-      print(renderHiveStates(dir, states));
+      const stale = states.filter((s) => s.state !== "current");
+      print(stale.length === 0 ? `${states.length} hive files current` : renderHiveStates(dir, stale));
       if (states.some((s) => s.state !== "current")) exitWith(1);
       return;
     }
@@ -148,6 +152,28 @@ export function buildProgram(): Command {
       print(s.state === "current" ? `${s.path}: already current` : `${s.path}: ${s.state === "missing" ? "written" : "updated"}`);
     }
     if (states.some((s) => s.state !== "current")) print("a flake sees only files git knows: git add hive/");
+  });
+
+  addInventoryOption(
+    program
+      .command("plan")
+      .description("print one host's plan: its certificates, the agent's outputs, every service with its command line, files, firewall (--cluster: the cluster-wide objects)")
+      .argument("[host]", "inventory host name")
+      .option("--cluster", "the cluster plan (RBAC objects hak applies) instead of a host's")
+      .option("--yaml", "with --cluster: the manifests as YAML for kubectl apply -f -")
+      .option("--files", "also print every config file's content")
+      .option("--json", "the plan as JSON, exactly as hive/plans/<host>.json holds it"),
+  ).action((host: string | undefined, o: InventoryFlags & { cluster?: boolean; yaml?: boolean; json?: boolean; files?: boolean }) => {
+    const inv = inventoryFrom(o);
+    if (o.cluster) {
+      const cp = clusterPlan(inv);
+      print(o.json ? JSON.stringify(cp, null, 2) : o.yaml ? manifestsYaml(cp) : renderClusterPlan(cp));
+      return;
+    }
+    if (host === undefined) throw new InputError("which host? (or --cluster)", { where: "HOST", fix: `hosts are: ${inv.hosts.map((h) => h.name).join(", ")}` });
+    if (!findHost(inv, host)) throw new InputError(`not in the inventory: ${host}`, { where: "HOST", fix: `hosts are: ${inv.hosts.map((h) => h.name).join(", ")}` });
+    const p = hostPlan(inv, host);
+    print(o.json ? JSON.stringify(p, null, 2) : renderHostPlan(p, { files: o.files }));
   });
 
   addEnrollOptions(

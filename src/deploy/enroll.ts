@@ -1,3 +1,4 @@
+import { certFile, SECRET_ID_FILE } from "../plan/paths.js";
 import { posix } from "node:path";
 import { errorMessage, HakError, InputError } from "../common/errors.js";
 import type { Host, Inventory } from "../common/inventory.js";
@@ -24,9 +25,10 @@ import { SshSession, type KnownHosts, type SshSettings } from "./ssh.js";
  * unwrap step to the agent without narrowing who can use what is pushed.
  */
 
-export const DEFAULT_SECRET_ID_PATH = "/var/lib/hak-agent/secret-id";
+/** Where the host plans put them (src/plan/paths.ts). */
+export const DEFAULT_SECRET_ID_PATH = SECRET_ID_FILE;
 /** The agent's host identity certificate (profile host-identity), for TLS cert auth after the first login. */
-export const DEFAULT_IDENTITY_CERT_PATH = "/var/lib/hak-agent/certs/host-identity.crt";
+export const DEFAULT_IDENTITY_CERT_PATH = certFile("host-identity");
 /** An identity that expires sooner than this is not worth keeping: enroll anyway. */
 const IDENTITY_MARGIN_MS = 3600_000;
 

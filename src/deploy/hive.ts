@@ -2,17 +2,27 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { writeFileAtomic } from "../common/fsutil.js";
 import type { Inventory } from "../common/inventory.js";
+import { allHostPlans, clusterPlan, manifestsYaml, type PlanOptionsInput } from "../plan/index.js";
 import { lineDiff } from "./textdiff.js";
 
 /**
- * The hive's input on the Nix side: the normalised inventory as JSON, read by
- * the flake with builtins.fromJSON (see /work/notes/nix-deploy-contract.md,
- * §1): the zod output (defaults applied, optional keys absent), hosts in the
- * file's order, 2-space JSON with a final newline. The flake builds the
- * Colmena hive from it, so this is the only file `hak-deploy hive` writes.
+ * The hive's input on the Nix side, read by the flake with builtins.fromJSON:
+ * the normalised inventory (the zod output: defaults applied, optional keys
+ * absent, hosts in the file's order), one plan per host (hive/plans/<host>.json,
+ * src/plan: everything the host runs) and the cluster plan with the RBAC
+ * objects hak applies (also as hive/manifests.yaml, for kubectl apply).
+ * 2-space JSON with a final newline, so a file is current exactly when its
+ * bytes are what the inventory gives.
  */
 
 export const HIVE_INVENTORY = join("hive", "inventory.json");
+export const HIVE_PLANS = join("hive", "plans");
+export const HIVE_CLUSTER_PLAN = join(HIVE_PLANS, "cluster.json");
+export const HIVE_MANIFESTS = join("hive", "manifests.yaml");
+
+export function hivePlanPath(host: string): string {
+  return join(HIVE_PLANS, `${host}.json`);
+}
 
 export interface HiveFile {
   /** Relative to the flake folder. */
@@ -20,8 +30,16 @@ export interface HiveFile {
   content: string;
 }
 
-export function hiveFiles(inv: Inventory): HiveFile[] {
-  return [{ path: HIVE_INVENTORY, content: `${JSON.stringify(inv, null, 2)}\n` }];
+const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+
+export function hiveFiles(inv: Inventory, planOptions?: PlanOptionsInput): HiveFile[] {
+  const cluster = clusterPlan(inv, planOptions);
+  return [
+    { path: HIVE_INVENTORY, content: json(inv) },
+    ...allHostPlans(inv, planOptions).map((p) => ({ path: hivePlanPath(p.host.name), content: json(p) })),
+    { path: HIVE_CLUSTER_PLAN, content: json(cluster) },
+    { path: HIVE_MANIFESTS, content: `# The cluster plan's manifests (hak-deploy hive); apply once the first apiserver answers.\n${manifestsYaml(cluster)}` },
+  ];
 }
 
 export interface HiveFileState {
@@ -32,8 +50,8 @@ export interface HiveFileState {
 }
 
 /** Compares the hive files in `dir` with what the inventory gives; writes nothing. */
-export function checkHive(dir: string, inv: Inventory): HiveFileState[] {
-  return hiveFiles(inv).map((f) => {
+export function checkHive(dir: string, inv: Inventory, planOptions?: PlanOptionsInput): HiveFileState[] {
+  return hiveFiles(inv, planOptions).map((f) => {
     const full = join(dir, f.path);
     if (!existsSync(full)) return { path: f.path, state: "missing", diff: lineDiff("", f.content) };
     const onDisk = readFileSync(full, "utf8");
@@ -42,9 +60,10 @@ export function checkHive(dir: string, inv: Inventory): HiveFileState[] {
 }
 
 /** Writes the files that are not current (atomically, 0644: nothing in them is secret). */
-export function writeHive(dir: string, inv: Inventory): HiveFileState[] {
-  const states = checkHive(dir, inv);
-  for (const f of hiveFiles(inv)) {
+export function writeHive(dir: string, inv: Inventory, planOptions?: PlanOptionsInput): HiveFileState[] {
+  const files = hiveFiles(inv, planOptions);
+  const states = checkHive(dir, inv, planOptions);
+  for (const f of files) {
     if (states.find((s) => s.path === f.path)?.state !== "current") writeFileAtomic(join(dir, f.path), f.content, { mode: 0o644 });
   }
   return states;

@@ -86,10 +86,9 @@ export function vaultAddresses(inv: Inventory, opts: PlanOptions): string[] {
   return addrs;
 }
 
-/** The profiles a host holds, host identity first (the first login needs nothing else). */
+/** The profiles a host holds, in the profile table's order (host identity last). */
 export function hostProfiles(host: Host): ProfileName[] {
-  const role = profilesForRole(host.role).map((p) => p.name).filter((p) => p !== "host-identity");
-  return ["host-identity", ...role];
+  return profilesForRole(host.role).map((p) => p.name);
 }
 
 export function agentConfig(inv: Inventory, host: Host, opts: PlanOptions): AgentConfigInput {

@@ -1,7 +1,7 @@
 import { stringify } from "yaml";
-import type { Inventory } from "../common/inventory.js";
+import { hostsWithRole, type Inventory } from "../common/inventory.js";
 import { PROFILES } from "../common/profiles.js";
-import { parsePlanOptions, type PlanOptionsInput } from "./options.js";
+import { resolvePlanOptions, type PlanOptionsInput } from "./options.js";
 import { CLUSTER_PLAN_SCHEMA, PLAN_VERSION, type ClusterPlan, type KubeObject } from "./schema.js";
 
 /**
@@ -18,6 +18,9 @@ import { CLUSTER_PLAN_SCHEMA, PLAN_VERSION, type ClusterPlan, type KubeObject } 
  */
 
 const rbac = "rbac.authorization.k8s.io";
+
+/** kubeadm's label (and, as a NoSchedule taint, the kubelet's registerWithTaints) for control-plane nodes. */
+export const CONTROL_PLANE_ROLE_LABEL = "node-role.kubernetes.io/control-plane";
 
 function clusterRoleBinding(name: string, role: string, subject: { kind: "Group" | "User"; name: string }, why: string): KubeObject {
   return {
@@ -48,8 +51,9 @@ export function clusterManifests(): KubeObject[] {
 }
 
 export function clusterPlan(inv: Inventory, opts?: PlanOptionsInput): ClusterPlan {
-  const o = parsePlanOptions(opts ?? {});
-  return { schema: CLUSTER_PLAN_SCHEMA, version: PLAN_VERSION, cluster: inv.name, kubernetesVersion: o.kubernetesVersion, manifests: clusterManifests() };
+  const o = resolvePlanOptions(inv.plan, opts);
+  const nodeLabels = hostsWithRole(inv, "controlplane").map((h) => ({ node: h.name, labels: { [CONTROL_PLANE_ROLE_LABEL]: "" } }));
+  return { schema: CLUSTER_PLAN_SCHEMA, version: PLAN_VERSION, cluster: inv.name, kubernetesVersion: o.kubernetesVersion, manifests: clusterManifests(), nodeLabels };
 }
 
 /** The manifests as one multi-document YAML stream, for `kubectl apply -f -`. */

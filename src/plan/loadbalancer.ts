@@ -147,7 +147,8 @@ export function loadbalancerPart(inv: Inventory, host: Host, opts: PlanOptions):
         name: "keepalived",
         program: "keepalived",
         description: "keepalived: VRRP for the API virtual IP",
-        args: ["--dont-fork", "--log-console", "--vrrp", "-f", KEEPALIVED_CONFIG_FILE],
+        // Its own pid files, so several load balancers can share one file system (the local cluster).
+        args: ["--dont-fork", "--log-console", "--vrrp", "-f", KEEPALIVED_CONFIG_FILE, "-p", `${paths.KEEPALIVED_STATE_DIR}/keepalived.pid`, "-r", `${paths.KEEPALIVED_STATE_DIR}/vrrp.pid`],
         after: ["haproxy"],
         reload: { kind: "signal", signal: "SIGHUP" },
       },
@@ -158,7 +159,10 @@ export function loadbalancerPart(inv: Inventory, host: Host, opts: PlanOptions):
       // enable_script_security: root-owned, not writable by anyone else.
       { path: KEEPALIVED_CHECK_SCRIPT, content: CHECK_HAPROXY_SCRIPT, mode: "0755", owner: "root", group: "root", usedBy: ["keepalived"] },
     ],
-    directories: [{ path: paths.HAPROXY_STATE_DIR, mode: "0755", owner: "haproxy", group: "haproxy" }],
+    directories: [
+      { path: paths.HAPROXY_STATE_DIR, mode: "0755", owner: "haproxy", group: "haproxy" },
+      { path: paths.KEEPALIVED_STATE_DIR, mode: "0755" },
+    ],
     users: [systemUser("haproxy"), systemUser(KEEPALIVED_SCRIPT_USER)],
     groups: ["haproxy", KEEPALIVED_SCRIPT_USER],
     firewall: {

@@ -8,6 +8,7 @@ import { flags, systemUser, type Part } from "./part.js";
 import * as paths from "./paths.js";
 import type { PlanFile, PlanRoute } from "./schema.js";
 import { nodePodCidrs } from "./topology.js";
+import { CONTROL_PLANE_ROLE_LABEL } from "./cluster.js";
 
 export const KUBELET_PORT = 10250;
 export const KUBELET_HEALTHZ_PORT = 10248;
@@ -42,34 +43,39 @@ export function podRoutes(inv: Inventory, host: Host): PlanRoute[] {
 
 function containerdToml(opts: PlanOptions): string {
   const systemd = opts.kubelet.cgroupDriver === "systemd";
-  const cri = 'plugins."io.containerd.grpc.v1.cri"';
-  // Config version 2: read by containerd 1.6/1.7 and migrated on the fly by 2.x.
+  const images = "plugins.'io.containerd.cri.v1.images'";
+  const runtime = "plugins.'io.containerd.cri.v1.runtime'";
+  const q = JSON.stringify;
+  // Config version 3: containerd 2.x, what NixOS 26.05 and the local cluster run (1.x reads only version 2).
   return [
     "# containerd for the kubelet (CRI). Written by hak from the host plan.",
-    "version = 2",
-    `root = ${JSON.stringify(paths.CONTAINERD_ROOT_DIR)}`,
-    `state = ${JSON.stringify(paths.CONTAINERD_STATE_DIR)}`,
+    "version = 3",
+    `root = ${q(paths.CONTAINERD_ROOT_DIR)}`,
+    `state = ${q(paths.CONTAINERD_STATE_DIR)}`,
     "",
     "[grpc]",
-    `  address = ${JSON.stringify(paths.CONTAINERD_SOCKET)}`,
+    `  address = ${q(paths.CONTAINERD_SOCKET)}`,
     "",
-    `[${cri}]`,
-    `  sandbox_image = ${JSON.stringify(opts.containerd.sandboxImage)}`,
-    ...(opts.containerd.restrictOomScoreAdj ? ["  restrict_oom_score_adj = true"] : []),
+    `[${images}]`,
+    `  snapshotter = ${q(opts.containerd.snapshotter)}`,
     "",
-    `[${cri}.containerd]`,
-    `  snapshotter = ${JSON.stringify(opts.containerd.snapshotter)}`,
+    `[${images}.pinned_images]`,
+    `  sandbox = ${q(opts.containerd.sandboxImage)}`,
+    "",
+    ...(opts.containerd.restrictOomScoreAdj ? [`[${runtime}]`, "  restrict_oom_score_adj = true", ""] : []),
+    `[${runtime}.containerd]`,
     '  default_runtime_name = "runc"',
     "",
-    `[${cri}.containerd.runtimes.runc]`,
+    `[${runtime}.containerd.runtimes.runc]`,
     '  runtime_type = "io.containerd.runc.v2"',
     "",
-    `[${cri}.containerd.runtimes.runc.options]`,
+    `[${runtime}.containerd.runtimes.runc.options]`,
     `  SystemdCgroup = ${systemd}`,
     "",
-    `[${cri}.cni]`,
-    `  bin_dir = ${JSON.stringify(paths.CNI_BIN_DIR)}`,
-    `  conf_dir = ${JSON.stringify(paths.CNI_CONF_DIR)}`,
+    `[${runtime}.cni]`,
+    // bin_dirs: containerd 2.1+ (bin_dir is deprecated there and refused beside it).
+    `  bin_dirs = [${q(paths.CNI_BIN_DIR)}]`,
+    `  conf_dir = ${q(paths.CNI_CONF_DIR)}`,
     "",
   ].join("\n");
 }
@@ -87,7 +93,12 @@ function cniConflist(podCidr: string): string {
         // Pod to pod across nodes keeps pod addresses (every host routes every node's pod subnet).
         ipMasq: false,
         hairpinMode: true,
-        ipam: { type: "host-local", ranges: [[{ subnet: podCidr }]], routes: [{ dst: v6 ? "::/0" : "0.0.0.0/0" }] },
+        ipam: {
+          type: "host-local",
+          ranges: [[{ subnet: podCidr }]],
+          routes: [{ dst: v6 ? "::/0" : "0.0.0.0/0" }],
+          dataDir: `${paths.CNI_STATE_DIR}/networks`,
+        },
       },
       { type: "portmap", capabilities: { portMappings: true } },
     ],
@@ -120,7 +131,7 @@ function kubeletConfig(inv: Inventory, host: Host, opts: PlanOptions): string {
     tlsCertFile: paths.certFile("kubelet-serving"),
     tlsPrivateKeyFile: paths.keyFile("kubelet-serving"),
     // Control planes are nodes too, as kubeadm makes them, but take no ordinary pods.
-    ...(host.role === "controlplane" ? { registerWithTaints: [{ key: "node-role.kubernetes.io/control-plane", effect: "NoSchedule" }] } : {}),
+    ...(host.role === "controlplane" ? { registerWithTaints: [{ key: CONTROL_PLANE_ROLE_LABEL, effect: "NoSchedule" }] } : {}),
     ...opts.kubelet.extraConfig,
   };
   return `# Written by hak from the host plan.\n${yaml(config)}`;
@@ -222,6 +233,7 @@ export function nodePart(inv: Inventory, host: Host, opts: PlanOptions): Part {
       { path: paths.CONTAINERD_STATE_DIR, mode: "0711" },
       { path: paths.CNI_CONF_DIR, mode: "0755" },
       { path: paths.CNI_BIN_DIR, mode: "0755" },
+      { path: paths.CNI_STATE_DIR, mode: "0700" },
     ],
     users: [],
     groups: [],

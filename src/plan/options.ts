@@ -106,3 +106,23 @@ export type PlanOptionsInput = z.input<typeof planOptionsSchema>;
 export function parsePlanOptions(doc: unknown, where = "plan options"): PlanOptions {
   return parseInput(planOptionsSchema, doc ?? {}, where);
 }
+
+type Section = Record<string, unknown>;
+const isSection = (v: unknown): v is Section => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * The options a plan is made with: the inventory's `plan` section, with
+ * `overrides` (a caller's, e.g. the local cluster's) laid over it field by
+ * field within each section.
+ */
+export function resolvePlanOptions(fromInventory: unknown, overrides: PlanOptionsInput | undefined): PlanOptions {
+  const base: Section = isSection(fromInventory) ? fromInventory : {};
+  const over: Section = (overrides ?? {}) as Section;
+  const merged: Section = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const b = base[k];
+    merged[k] = isSection(v) && isSection(b) ? { ...b, ...v } : v;
+  }
+  return parsePlanOptions(merged, "plan options (inventory plan section and overrides)");
+}

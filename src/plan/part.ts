@@ -4,8 +4,11 @@ import type { PlanDirectory, PlanFile, PlanFirewall, PlanRoute, PlanService, Pla
  * What one role module (etcd.ts, controlplane.ts, node.ts, loadbalancer.ts)
  * contributes to a host's plan; plan.ts concatenates the parts of a host.
  */
+/** A service before plan.ts works out which agent outputs it needs. */
+export type PartService = Omit<PlanService, "needs">;
+
 export interface Part {
-  services: PlanService[];
+  services: PartService[];
   files: PlanFile[];
   directories: PlanDirectory[];
   users: PlanUser[];

@@ -25,7 +25,10 @@ export const CONTAINERD_SOCKET = `${CONTAINERD_STATE_DIR}/containerd.sock`;
 export const CNI_CONF_DIR = "/etc/cni/net.d";
 /** The consumer puts the CNI plugins (bridge, host-local, loopback, portmap) here. */
 export const CNI_BIN_DIR = "/opt/cni/bin";
+/** host-local's IPAM state (allocated pod addresses). */
+export const CNI_STATE_DIR = "/var/lib/cni";
 export const HAPROXY_STATE_DIR = "/run/haproxy";
+export const KEEPALIVED_STATE_DIR = "/run/keepalived";
 export const OPENBAO_DATA_DIR = "/var/lib/openbao";
 /** The operator places OpenBao's TLS key and certificate here (the agent cannot: it needs Vault first). */
 export const OPENBAO_TLS_DIR = "/var/lib/hak-openbao-tls";
@@ -41,7 +44,9 @@ export const PATH_ROOTS = [
   CONTAINERD_STATE_DIR,
   CNI_CONF_DIR,
   CNI_BIN_DIR,
+  CNI_STATE_DIR,
   HAPROXY_STATE_DIR,
+  KEEPALIVED_STATE_DIR,
   OPENBAO_DATA_DIR,
   OPENBAO_TLS_DIR,
   // The host's resolver config, CoreDNS's default upstream: read, never written.

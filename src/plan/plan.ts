@@ -6,10 +6,11 @@ import { controlplanePart } from "./controlplane.js";
 import { etcdPart } from "./etcd.js";
 import { loadbalancerPart } from "./loadbalancer.js";
 import { nodePart, podRoutes } from "./node.js";
-import { parsePlanOptions, type PlanOptions, type PlanOptionsInput } from "./options.js";
+import { resolvePlanOptions, type PlanOptionsInput } from "./options.js";
 import { mergeParts, type Part } from "./part.js";
 import * as paths from "./paths.js";
-import { PLAN_SCHEMA, PLAN_VERSION, type HostPlan, type PlanCertificate } from "./schema.js";
+import { PLAN_SCHEMA, PLAN_VERSION, type HostPlan, type PlanCertificate, type PlanFile, type PlanService } from "./schema.js";
+import type { AgentConfigInput } from "../agent/config.js";
 import { isNode, nodePodCidrs } from "./topology.js";
 import { clusterPlan } from "./cluster.js";
 
@@ -40,15 +41,16 @@ function certificates(inv: Inventory, host: Host): PlanCertificate[] {
   });
 }
 
-/** Accepts parsed options or their input form (defaults filled in here). */
-function options(o: PlanOptions | PlanOptionsInput | undefined): PlanOptions {
-  return parsePlanOptions(o ?? {});
-}
 
+/**
+ * `opts` lay over the inventory's `plan` section (a deployment's choices,
+ * e.g. the local cluster's failCgroupV1: false); the plan records no trace of
+ * where an option came from, only its effect.
+ */
 export function hostPlan(inv: Inventory, hostName: string, opts?: PlanOptionsInput): HostPlan {
   const host = findHost(inv, hostName);
   if (!host) throw new InputError(`no host "${hostName}" in the inventory (hosts: ${inv.hosts.map((h) => h.name).join(", ")})`, { where: "HOST" });
-  const o = options(opts);
+  const o = resolvePlanOptions(inv.plan, opts);
   const parts: Partial<Part>[] = [];
   if (host.role === "etcd") parts.push(etcdPart(inv, host, o));
   if (host.role === "controlplane") parts.push(controlplanePart(inv, host));
@@ -60,6 +62,7 @@ export function hostPlan(inv: Inventory, hostName: string, opts?: PlanOptionsInp
   // The agent's own state; its config file is written by the consumer from `agent`.
   parts.push({ directories: [{ path: paths.AGENT_STATE_DIR, mode: "0700" }, { path: paths.CERT_DIR, mode: "0755" }, { path: paths.KUBECONFIG_DIR, mode: "0755" }] });
   const merged = mergeParts(parts);
+  const agent = agentConfig(inv, host, o);
   const podCidr = nodePodCidrs(inv).get(host.name);
   return {
     schema: PLAN_SCHEMA,
@@ -75,10 +78,24 @@ export function hostPlan(inv: Inventory, hostName: string, opts?: PlanOptionsInp
       ...(podCidr ? { podCidr } : {}),
     },
     certificates: certificates(inv, host),
-    agent: agentConfig(inv, host, o),
+    agent,
     ...merged,
+    services: withNeeds(merged.services, merged.files, agent),
     pathRoots: [...paths.PATH_ROOTS],
   };
+}
+
+/** The agent outputs whose files a service names in its arguments or in a config file it reads. */
+function withNeeds(services: Omit<PlanService, "needs">[], files: PlanFile[], agent: AgentConfigInput): PlanService[] {
+  const outputs = agent.outputs.map((o) => ({
+    name: o.name,
+    paths: o.type === "certificate" ? [o.certFile, o.keyFile, o.caFile, o.chainFile, o.bundleFile].filter((x): x is string => !!x) : [o.path],
+  }));
+  return services.map((s) => {
+    const text = [...s.args, ...files.filter((f) => f.usedBy.includes(s.name)).map((f) => f.content)].join("\n");
+    const mentions = (p: string) => new RegExp(`(^|[=\\s"',])${p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}($|[\\s"',])`, "m").test(text);
+    return { ...s, needs: outputs.filter((o) => o.paths.some(mentions)).map((o) => o.name) };
+  });
 }
 
 /** Every host's plan, in inventory order. */

@@ -77,6 +77,8 @@ export const serviceSchema = z
     capabilities: z.array(z.string().regex(/^CAP_[A-Z_]+$/)).optional(),
     /** Services of this plan (names) that must be started first. */
     after: z.array(name),
+    /** Agent outputs (names) whose files it reads: start it once the agent has written them. */
+    needs: z.array(z.string().min(1)),
     reload: reloadSchema,
     readiness: readinessSchema.optional(),
     /** What it is, one line (unit Description). */
@@ -191,6 +193,11 @@ export const clusterPlanSchema = z
     kubernetesVersion: z.string(),
     /** Kubernetes objects hak applies once the first apiserver answers (what kubeadm would create). */
     manifests: z.array(z.object({ apiVersion: z.string(), kind: z.string(), metadata: z.object({ name: z.string() }).passthrough() }).passthrough()),
+    /**
+     * Labels hak sets on nodes once they registered (kubeadm's control-plane
+     * role label): NodeRestriction forbids a kubelet to set node-role labels itself.
+     */
+    nodeLabels: z.array(z.object({ node: z.string().min(1), labels: z.record(z.string()) }).strict()),
   })
   .strict();
 

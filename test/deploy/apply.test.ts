@@ -21,12 +21,16 @@ case " $* " in *" @$COLMENA_STANDIN_FAIL "*) echo "stand-in: failing as asked" >
 exit 0
 `;
 
-const inv = loopbackInventory("applytest", "127.0.43", [
-  { name: "etcd1", role: "etcd", last: 11 },
-  { name: "cp1", role: "controlplane", last: 21 },
-  { name: "worker1", role: "worker", last: 31 },
-  { name: "lb1", role: "loadbalancer", last: 41 },
-]);
+// The hive's host plans need the hosts' Vault address (never dialled here: the test's Vault is reached through the CLI flags).
+const inv = {
+  ...loopbackInventory("applytest", "127.0.43", [
+    { name: "etcd1", role: "etcd", last: 11 },
+    { name: "cp1", role: "controlplane", last: 21 },
+    { name: "worker1", role: "worker", last: 31 },
+    { name: "lb1", role: "loadbalancer", last: 41 },
+  ]),
+  vault: { addresses: ["https://127.0.43.5:8200"] },
+};
 
 let dir: string;
 let flakeDir: string;

@@ -45,7 +45,7 @@ describe("hak-pki CLI", () => {
     const dry = await hakPki(["bootstrap", "-i", inventory, "--dry-run"]);
     expect(dry.code).toBe(0);
     expect(dry.out).toMatch(/create\s+pki-cel-role pki-etcd\/cel\/roles\/etcd-server-etcd1/);
-    expect(dry.out).toMatch(/planned \(dry run, nothing changed\): 127 to create/);
+    expect(dry.out).toMatch(/planned \(dry run, nothing changed\): 133 to create/);
     expect((await hakPki(["bootstrap", "-i", inventory])).code).toBe(0);
     const again = await hakPki(["bootstrap", "-i", inventory, "--json"]);
     const plan = JSON.parse(again.out) as { counts: Record<string, number> };
@@ -125,7 +125,7 @@ describe("hak-pki CLI", () => {
     expect(p.code).toBe(2);
     expect(p.err).toContain("--name: profile kubelet is per host: --name HOST is needed");
     const w = await hakPki(["issue", "kubelet", "--name", "etcd1", "-i", inventory, "--out", dir]);
-    expect(w.err).toContain("etcd1 has role etcd; kubelet is for worker hosts");
+    expect(w.err).toContain("etcd1 has role etcd; kubelet is for controlplane/worker hosts");
     expect((await hakPki(["issue", "nope", "-i", inventory])).err).toContain('unknown profile "nope"');
     expect((await hakPki(["status"])).err).toContain("no inventory given");
     expect((await hakPki(["status", "-i", inventory], { VAULT_ADDR: undefined, BAO_ADDR: undefined })).code).toBe(2);
