@@ -19,9 +19,9 @@ import { renderKubeconfig } from "../common/kubeconfig.js";
 import { PROFILES } from "../common/profiles.js";
 import { createAuditorToken } from "../pki/serve/auditor.js";
 import type { Snapshot } from "../pki/serve/monitor.js";
-import { clusterPlan, hostPlan, manifestsYaml, type HostPlan, type PlanOptionsInput } from "../plan/index.js";
+import { clusterPlan, hostPlan, manifestsYaml, pathMapper, relocatePlan, type HostPlan, type PlanOptionsInput } from "../plan/index.js";
+import { AGENT_CONFIG_FILE, CNI_BIN_DIR, CONTAINERD_SOCKET } from "../plan/paths.js";
 import { isOurs, readProcs, spawnDetached, stopProc, writeProcs, type DemoProc, type SpawnSpec } from "../demo/procs.js";
-import { mapDeep, mappedFiles, mapService, pathMapper, type PathMapper } from "./layout.js";
 import * as ns from "./netns.js";
 import { checkPrograms, localPrograms, type ImageRef, type Programs } from "./programs.js";
 import { control } from "./supervisor.js";
@@ -199,7 +199,8 @@ function hasValidIdentity(file: string): boolean {
 interface PreparedHost {
   host: Host;
   plan: HostPlan;
-  mapper: PathMapper;
+  /** A plan path -> where it is under the host's folder. */
+  map: (path: string) => string;
   root: string;
   unitFile: string;
   socket: string;
@@ -221,13 +222,14 @@ function agentOutputFiles(plan: HostPlan): string[] {
 async function prepareHost(o: ClusterOptions, p: ClusterPaths, inv: Inventory, host: Host, programs: Programs, planOpts: PlanOptionsInput, root: VaultClient): Promise<PreparedHost & { enrolled: boolean }> {
   const plan = hostPlan(inv, host.name, planOpts);
   const hr = hostRoot(p, host.name);
-  const m = pathMapper(hr, plan.pathRoots);
-  const { files, directories } = mappedFiles(plan, m);
-  for (const d of directories) mkdirSync(d.path, { recursive: true, mode: d.mode });
-  for (const f of files) writeFileAtomic(f.path, f.content, { mode: f.mode });
+  // Every process here runs as root (no etcd/kubernetes users on this machine): agent outputs are owned by us.
+  const moved = relocatePlan(plan, hr, { owner: process.getuid?.() ?? 0, group: process.getgid?.() ?? 0 });
+  const map = pathMapper(plan.pathRoots, hr);
+  for (const d of moved.directories) mkdirSync(d.path, { recursive: true, mode: Number.parseInt(d.mode, 8) });
+  for (const f of moved.files) writeFileAtomic(f.path, f.content, { mode: Number.parseInt(f.mode, 8) });
   // Paths the consumer fills: the CNI plugins, the resolver file, the agent config.
-  if (plan.pathRoots.includes("/opt/cni/bin") && isNodeHost(host)) {
-    const dir = m.map("/opt/cni/bin");
+  if (isNodeHost(host)) {
+    const dir = map(CNI_BIN_DIR);
     mkdirSync(dir, { recursive: true });
     for (const n of ["bridge", "host-local", "loopback", "portmap"]) {
       const link = join(dir, n);
@@ -237,14 +239,10 @@ async function prepareHost(o: ClusterOptions, p: ClusterPaths, inv: Inventory, h
   }
   if (plan.pathRoots.includes("/etc/resolv.conf")) {
     // No uplink: nothing answers for names outside the cluster, and nothing loops back to CoreDNS.
-    writeFileAtomic(m.map("/etc/resolv.conf"), `# local cluster: no uplink\nnameserver ${bridgeCidr(inv).ip}\n`, { mode: 0o644 });
+    writeFileAtomic(map("/etc/resolv.conf"), `# local cluster: no uplink\nnameserver ${bridgeCidr(inv).ip}\n`, { mode: 0o644 });
   }
-  // Every process here runs as root (no etcd/kubernetes users on this machine): outputs are owned by us.
-  const uid = process.getuid?.() ?? 0;
-  const gid = process.getgid?.() ?? 0;
-  const mapped = mapDeep(plan.agent, m);
-  const agent = { ...mapped, outputs: mapped.outputs.map((x) => ({ ...x, owner: uid, group: gid })) };
-  const agentConfig = m.map("/etc/hak/agent.json");
+  const agent = moved.agent;
+  const agentConfig = map(AGENT_CONFIG_FILE);
   writeFileAtomic(agentConfig, `${JSON.stringify(agent, null, 2)}\n`, { mode: 0o600 });
   let enrolled = false;
   const identity = agent.outputs.find((x) => x.type === "certificate" && x.profile === "host-identity");
@@ -267,27 +265,26 @@ async function prepareHost(o: ClusterOptions, p: ClusterPaths, inv: Inventory, h
     cwd: hr,
     log: join(p.logs, `${host.name}-hak-agent.log`),
     after: [],
-    readiness: { kind: "files", paths: agentOutputFiles(plan).map((f) => m.map(f)) },
+    readiness: { kind: "files", paths: agentOutputFiles(moved) },
     reload: { kind: "restart" },
   };
   const units: Unit[] = [agentUnit];
-  for (const s of plan.services) {
-    const ms = mapService(s, m, (name) => programs.resolve(name));
+  for (const s of moved.services) {
     units.push({
       name: s.name,
-      argv: ms.argv,
-      env: { ...env, ...ms.env },
+      argv: [...programs.resolve(s.program), ...s.args],
+      env: { ...env, ...(s.env ?? {}) },
       cwd: hr,
       log: join(p.logs, `${host.name}-${s.name}.log`),
       after: ["hak-agent", ...s.after],
-      readiness: s.readiness ? mapDeep(s.readiness, m) : undefined,
+      readiness: s.readiness,
       reload: s.reload,
     });
   }
   const unitFile = join(p.runDir, `${host.name}.units.json`);
   const doc: UnitFile = { host: host.name, socket, statusFile: join(p.runDir, `${host.name}.status.json`), units };
   writeFileAtomic(unitFile, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
-  return { host, plan, mapper: m, root: hr, unitFile, socket, cgroup, enrolled };
+  return { host, plan, map, root: hr, unitFile, socket, cgroup, enrolled };
 }
 
 /** Hard-coded paths of kubelet, containerd and the CNI plugins, bind-mounted from the host's folder inside its mount namespace. */
@@ -310,7 +307,7 @@ async function supervisorAnswers(socket: string): Promise<HostStatus | undefined
 }
 
 async function importImages(p: ClusterPaths, h: PreparedHost, programs: Programs, images: ImageRef[]): Promise<void> {
-  const sock = h.mapper.map("/run/containerd/containerd.sock");
+  const sock = h.map(CONTAINERD_SOCKET);
   const ctr = join(programs.binDir, "ctr");
   await waitFor(`${h.host.name}'s containerd`, 120_000, async () => (existsSync(sock) && (await tcpOpenUnix(sock)) ? true : undefined));
   const have = run(ctr, ["--address", sock, "-n", "k8s.io", "images", "ls", "-q"]).out.split("\n");
