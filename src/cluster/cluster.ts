@@ -638,6 +638,10 @@ export async function clusterStop(o: Pick<ClusterOptions, "prefix" | "stateRoot"
   await stopHosts(o, p, inv, spec);
   for (const x of procs.filter((y) => y.kind === "bao")) o.say(`  ${x.name}: ${await stopProc(x)}`);
   if (!procs.some((x) => x.kind === "bao") && (await stopLocalServer(p.baoDir))) o.say("  openbao (pid file): stopped");
+  // What the earlier, loopback-only demo recorded (.state/demo/procs.json), if one still runs.
+  const legacy = join(o.stateRoot, "demo", "procs.json");
+  for (const x of readProcs(legacy)) o.say(`  ${x.name} (earlier demo): ${await stopProc(x)}`);
+  if (existsSync(legacy)) writeProcs(legacy, []);
   ns.removeBridge(spec, o.stateRoot);
   writeProcs(p.procsFile, []);
   return ns.leftovers(spec, o.stateRoot);
