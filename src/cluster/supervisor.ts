@@ -25,6 +25,10 @@ interface Running {
   stopping?: Promise<void>;
   backoffMs: number;
   ready: boolean;
+  /** The pending restart after a crash; cleared when something else starts the unit first. */
+  timer?: NodeJS.Timeout;
+  /** Stops and starts of this unit, one at a time (two restart requests never make two processes). */
+  queue: Promise<void>;
 }
 
 export class Supervisor {
@@ -70,11 +74,10 @@ export class Supervisor {
       if (prev && JSON.stringify(prev.unit) === JSON.stringify(u)) continue;
       if (prev) {
         prev.unit = u;
-        prev.status.restarts.changed++;
-        void this.restart(prev, false);
+        void this.restart(prev, "changed");
         continue;
       }
-      const r: Running = { unit: u, status: { name: u.name, state: "waiting", restarts: { requested: 0, crashed: 0, changed: 0 }, signals: 0 }, backoffMs: 1000, ready: false };
+      const r: Running = { unit: u, status: { name: u.name, state: "waiting", restarts: { requested: 0, crashed: 0, changed: 0 }, signals: 0 }, backoffMs: 1000, ready: false, queue: Promise.resolve() };
       this.units.set(u.name, r);
       void this.launchWhenDepsReady(r);
     }
@@ -92,6 +95,10 @@ export class Supervisor {
 
   private launch(r: Running): void {
     if (this.shuttingDown) return;
+    if (r.timer) clearTimeout(r.timer);
+    r.timer = undefined;
+    // Never a second process of one unit.
+    if (r.child && r.child.exitCode === null && r.child.signalCode === null) return;
     const u = r.unit;
     const out = openSync(u.log, "a", 0o600);
     let child: ChildProcess;
@@ -108,6 +115,8 @@ export class Supervisor {
     child.on("error", () => {});
     child.on("exit", (code, signal) => {
       r.status.lastExit = { code, signal, at: new Date().toISOString() };
+      // Replaced meanwhile: the exit of an old process says nothing about the unit.
+      if (r.child !== child) return;
       r.status.pid = undefined;
       r.child = undefined;
       r.ready = false;
@@ -119,7 +128,8 @@ export class Supervisor {
       r.status.restarts.crashed++;
       const wait = r.backoffMs;
       r.backoffMs = Math.min(r.backoffMs * 2, 10_000);
-      setTimeout(() => this.launch(r), wait).unref();
+      r.timer = setTimeout(() => this.launch(r), wait);
+      r.timer.unref();
     });
     void this.watchReady(r, child);
   }
@@ -142,7 +152,7 @@ export class Supervisor {
 
   private async stopUnit(r: Running, graceMs = 15_000): Promise<void> {
     const child = r.child;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const done = new Promise<void>((res) => child.once("exit", () => res()));
     r.stopping = done;
     child.kill("SIGTERM");
@@ -152,11 +162,18 @@ export class Supervisor {
     r.stopping = undefined;
   }
 
-  private async restart(r: Running, requested: boolean): Promise<void> {
-    if (requested) r.status.restarts.requested++;
-    await this.stopUnit(r);
-    r.backoffMs = 1000;
-    this.launch(r);
+  private restart(r: Running, cause: "requested" | "changed"): Promise<void> {
+    const next = r.queue.then(async () => {
+      if (r.timer) clearTimeout(r.timer);
+      r.timer = undefined;
+      await this.stopUnit(r);
+      r.backoffMs = 1000;
+      this.launch(r);
+      // Counted once the new process runs, so a status that shows the count shows the new pid too.
+      r.status.restarts[cause]++;
+    });
+    r.queue = next.catch(() => {});
+    return next;
   }
 
   private async handle(line: string): Promise<ControlAnswer> {
@@ -179,7 +196,7 @@ export class Supervisor {
           r.status.signals++;
           return { ok: true };
         }
-        await this.restart(r, true);
+        await this.restart(r, "requested");
         return { ok: true };
       }
       case "signal": {
@@ -223,6 +240,7 @@ export class Supervisor {
     this.shuttingDown = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
     const order = [...this.units.values()].reverse();
+    for (const r of order) if (r.timer) clearTimeout(r.timer);
     for (const r of order) await this.stopUnit(r);
     this.writeStatus();
     this.server?.close();

@@ -109,6 +109,17 @@ describe("supervisor (the local cluster's systemd stand-in)", () => {
     expect(bad.status).toBe(2);
   });
 
+  it("restart requests at once, and one while the unit waits to be restarted after a crash, still leave one process", async () => {
+    const b0 = (await status()).units.find((u) => u.name === "b")!;
+    process.kill(b0.pid!, "SIGKILL");
+    await until("b in backoff", async () => ((await status()).units.find((u) => u.name === "b")!.state === "backoff" ? true : undefined));
+    await Promise.all([1, 2, 3].map(() => control(socket, { op: "restart", unit: "b.service" })));
+    await sleep(3000); // past the crash's 2 s backoff: its timer must not start another one
+    const kids = spawnSync("ps", ["--ppid", String(sup.pid), "-o", "args="], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.trim() === "sleep 1000");
+    expect(kids).toHaveLength(1);
+    expect((await status()).units.find((u) => u.name === "b")!.state).not.toBe("backoff");
+  });
+
   it("a changed unit list restarts only the changed unit", async () => {
     const before = await status();
     writeFileSync(specFile, JSON.stringify(spec(" v2")));
