@@ -368,7 +368,8 @@ async function operatorKubeconfig(root: VaultClient, inv: Inventory, profile: "a
       try {
         const f = certFacts(Buffer.from(m[1]!, "base64").toString("utf8"));
         const left = f.notAfter.getTime() - Date.now();
-        if (left > (f.notAfter.getTime() - f.notBefore.getTime()) / 3) return file;
+        // Renewed at a third of its life used, like nothing else: a person's kubectl should not expire mid-session.
+        if (left > ((f.notAfter.getTime() - f.notBefore.getTime()) * 2) / 3) return file;
       } catch {
         /* re-issue */
       }
@@ -549,8 +550,10 @@ export async function applyClusterPlan(k: Kubectl, inv: Inventory): Promise<stri
 
 /** The API address the plans give the nodes' kubeconfigs (the load balancers' virtual IP). */
 function apiServerFromPlans(hosts: PreparedHost[]): string {
-  for (const h of hosts) for (const x of h.plan.agent.outputs) if (x.type === "kubeconfig" && x.name === "kubelet-kubeconfig") return x.server;
-  throw new HakError("no node plan names the API server (no kubelet kubeconfig output)");
+  // A worker's: control planes' own clients talk to their local apiserver, workers through the load balancers.
+  for (const h of hosts.filter((x) => x.host.role === "worker"))
+    for (const x of h.plan.agent.outputs) if (x.type === "kubeconfig" && x.name === "kubelet-kubeconfig") return x.server;
+  throw new HakError("no worker plan names the API server (no kubelet kubeconfig output)");
 }
 
 async function assertHostsAlive(procs: DemoProc[]): Promise<void> {

@@ -83,9 +83,9 @@ export async function rotationUnderLoad(o: { stateDir: string; admin: Kubectl; i
     metadata: { name: "target", namespace: ns },
     spec: { nodeSelector: { "kubernetes.io/hostname": "worker1" }, containers: [{ name: "c", image: "hak.local/busybox:1.35", imagePullPolicy: "IfNotPresent", command: ["sleep", "86400"] }] },
   });
-  await a.run(["apply", "-f", "-"], { input: pod });
-  await a.run(["-n", ns, "wait", "--for=condition=Ready", "pod/target", "--timeout=180s"], { timeoutMs: 200_000 });
+  // From here on the service account: the operator's certificate lives 2 minutes too.
   const token = (await a.run(["-n", ns, "create", "token", "load", "--duration=2h"])).stdout.trim();
+  if (!token) throw new Error("no token for the load client");
   const view = parse((await a.run(["config", "view", "--raw", "--minify"])).stdout) as { clusters: { cluster: { server: string; "certificate-authority-data": string } }[] };
   const server = view.clusters[0]!.cluster.server;
   const ca = Buffer.from(view.clusters[0]!.cluster["certificate-authority-data"], "base64").toString("utf8");
@@ -93,6 +93,9 @@ export async function rotationUnderLoad(o: { stateDir: string; admin: Kubectl; i
   const saConf = join(dir, "sa.conf");
   writeFileSync(saConf, tokenKubeconfig((await a.run(["config", "view", "--raw", "--minify"])).stdout, token), { mode: 0o600 });
   const sa = kubectl(a.binary, saConf);
+  const applied = await sa.run(["apply", "-f", "-"], { input: pod });
+  if (applied.code !== 0) throw new Error(`target pod: ${applied.stderr}`);
+  await sa.run(["-n", ns, "wait", "--for=condition=Ready", "pod/target", "--timeout=180s"], { timeoutMs: 200_000 });
 
   const started = Date.now();
   const end = started + o.minutes * 60_000;
