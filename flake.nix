@@ -2,10 +2,19 @@
   description = "hak: PKI and secrets for highly-available Kubernetes on NixOS, issued by Vault/OpenBao";
 
   inputs = {
-    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
+    # The current NixOS stable release (its Kubernetes is 1.35.x, the version
+    # the host plans target: src/plan/options.ts KUBERNETES_VERSION).
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
+    # Colmena 0.4, the release nixpkgs ships: its makeHive builds
+    # `colmenaHive` with the hive schema Colmena 0.4 accepts (v0). Colmena
+    # 0.4 reads `colmenaHive` first and refuses any other schema, and 0.5
+    # refuses v0 with "Use the same version of Colmena as in the Flake
+    # input" (src/nix/hive/flake.nix processFlake in both): one version works,
+    # the other fails clearly. docs/nix.md, "Colmena".
     colmena = {
-      url = "github:zhaofengli/colmena";
+      url = "github:zhaofengli/colmena/v0.4.0";
       inputs.nixpkgs.follows = "nixpkgs";
+      inputs.stable.follows = "nixpkgs";
     };
   };
 
@@ -22,46 +31,23 @@
       ];
       forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
 
-      # Pure functions of the inventory (evaluated in CI by test/nix).
-      hakLib = import ./nix/lib;
-
-      # The agent module with this flake's package as its default.
-      agentModule =
+      # A hak host: its plan mapped onto NixOS, the agent with this flake's package.
+      hostModule =
         { lib, pkgs, ... }:
         {
-          imports = [ ./nix/modules/hak-agent.nix ];
+          imports = [ ./nix/modules/plan.nix ];
           services.hak-agent.package = lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.hak;
         };
 
-      # A cluster role: the inventory options, the agent, the role itself.
-      role = file: {
-        imports = [
-          agentModule
-          ./nix/modules/cluster.nix
-          file
-        ];
-      };
-
-      roles = {
-        etcd = role ./nix/modules/etcd.nix;
-        controlplane = role ./nix/modules/controlplane.nix;
-        worker = role ./nix/modules/worker.nix;
-        loadbalancer = role ./nix/modules/loadbalancer.nix;
-      };
-
-      # hive/inventory.json is written by `hak-deploy hive` from the YAML
-      # inventory (and must be `git add`ed: a flake sees tracked files only).
-      inventoryFile = ./hive/inventory.json;
-
+      # The hive of a hive directory (plans/<host>.json from `hak-deploy hive`).
       mkHive =
         {
-          inventory,
-          hiveDir ? null,
+          hiveDir,
           system ? "x86_64-linux",
         }:
         import ./nix/hive.nix {
-          inherit inventory hiveDir;
-          modules = roles;
+          inherit hiveDir;
+          module = hostModule;
           nixpkgs = import nixpkgs { inherit system; };
         };
     in
@@ -71,8 +57,10 @@
         default = hak;
       });
 
-      nixosModules = roles // {
-        hak-agent = agentModule;
+      nixosModules = {
+        default = hostModule;
+        hak = hostModule;
+        hak-agent = ./nix/modules/hak-agent.nix;
         vault = ./nix/modules/vault.nix;
       };
 
@@ -84,27 +72,18 @@
             pkgs.etcd
             pkgs.kubectl
             pkgs.nixfmt-rfc-style
-            colmena.packages.${pkgs.stdenv.hostPlatform.system}.colmena
+            # nixpkgs' Colmena: 0.4, the version colmenaHive is built for.
+            pkgs.colmena
           ];
         };
       });
 
-      # For a deployment flake of its own: hak.lib.mkHive { inventory =
-      # hak.lib.readInventory ./hive/inventory.json; hiveDir = ./hive; }.
-      lib = hakLib // {
+      # For a deployment flake of its own: hak.lib.mkHive { hiveDir = ./hive; }.
+      lib = import ./nix/lib // {
         inherit mkHive;
       };
 
-      # Colmena 0.4 reads `colmena`, 0.5 `colmenaHive`.
-      colmena =
-        if builtins.pathExists inventoryFile then
-          mkHive {
-            inventory = hakLib.readInventory inventoryFile;
-            hiveDir = ./hive;
-          }
-        else
-          throw "hak: hive/inventory.json is missing: run `hak-deploy hive -i INVENTORY.yaml` and `git add hive/inventory.json`";
-
+      colmena = mkHive { hiveDir = ./hive; };
       colmenaHive = colmena.lib.makeHive self.outputs.colmena;
     };
 }

@@ -1,60 +1,55 @@
-# The Colmena hive of a cluster: one node per inventory host, deployed to its
-# address as root, tagged with its role (so `colmena apply --on @etcd`
-# deploys one role), running the hak module of that role. Optional operator
-# files in the hive directory: common.nix (every host) and hosts/<name>.nix
-# (hardware, boot, file systems of one host).
+# The Colmena hive of a cluster: one node per host plan in hive/plans
+# (written by `hak-deploy hive`), deployed to the plan's address as root,
+# tagged with its role (so `colmena apply --on @etcd` deploys one role),
+# running nix/modules/plan.nix on that plan. Optional operator files in the
+# hive directory: common.nix (every host) and hosts/<name>.nix (hardware,
+# boot, file systems of one host).
 {
-  # The inventory as `hak-deploy hive` writes it (hive/inventory.json, read
-  # with (import ./lib).readInventory).
-  inventory,
-  # The NixOS modules of the roles: { etcd, controlplane, worker, loadbalancer }.
-  modules,
+  # The hive directory: plans/<host>.json, and optionally common.nix, hosts/.
+  hiveDir,
+  # The NixOS module of a hak host (nix/modules/plan.nix with the package).
+  module,
   # nixpkgs, as Colmena's meta.nixpkgs wants it (an imported package set).
   nixpkgs,
-  # Directory with common.nix and hosts/, or null.
-  hiveDir ? null,
 }:
 let
-  inv = inventory;
-  # Colmena reserves these node names.
-  reserved = builtins.filter (h: h.name == "meta" || h.name == "defaults") inv.hosts;
-  optionalFile =
-    rel:
-    if hiveDir != null && builtins.pathExists (hiveDir + "/${rel}") then
-      [ (hiveDir + "/${rel}") ]
+  hakLib = import ./lib;
+  plansDir = hiveDir + "/plans";
+  plans =
+    if builtins.pathExists plansDir then
+      hakLib.readPlans plansDir
     else
-      [ ];
-
-  node = host: {
-    deployment = {
-      targetHost = host.address;
-      targetUser = "root";
-      tags = [ host.role ];
-    };
-    imports = [
-      modules.${host.role}
+      throw "hak: ${toString plansDir} is missing: run `hak-deploy hive -i INVENTORY.yaml` and `git add hive/` (a flake sees tracked files only)";
+  # Colmena reserves these node names (its eval.nix); the inventory refuses
+  # them too, this is for plans written by hand.
+  reserved = builtins.filter (
+    n:
+    builtins.elem n [
+      "meta"
+      "defaults"
+      "network"
     ]
-    ++ optionalFile "common.nix"
-    ++ optionalFile "hosts/${host.name}.nix";
-    hak = {
-      inventory = inv;
-      hostName = host.name;
-      ${host.role}.enable = true;
+  ) (builtins.attrNames plans);
+  optionalFile =
+    rel: if builtins.pathExists (hiveDir + "/${rel}") then [ (hiveDir + "/${rel}") ] else [ ];
+
+  node = name: plan: {
+    deployment = {
+      targetHost = plan.host.address;
+      targetUser = "root";
+      tags = [ plan.host.role ];
     };
+    imports = [ module ] ++ optionalFile "common.nix" ++ optionalFile "hosts/${name}.nix";
+    hak.planFile = plansDir + "/${name}.json";
   };
 in
 if reserved != [ ] then
-  throw "hak: host name ${(builtins.head reserved).name} is reserved by Colmena; rename the host in the inventory"
+  throw "hak: host name ${builtins.head reserved} is reserved by Colmena; rename the host in the inventory"
 else
   {
     meta = {
       inherit nixpkgs;
-      description = "hak cluster ${inv.name}";
+      description = "hak cluster ${(builtins.head (builtins.attrValues plans)).cluster}";
     };
   }
-  // builtins.listToAttrs (
-    map (host: {
-      inherit (host) name;
-      value = node host;
-    }) inv.hosts
-  )
+  // builtins.mapAttrs node plans

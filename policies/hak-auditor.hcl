@@ -133,7 +133,19 @@ path "pki-identity/cert/*" {
 path "sys/mounts" {
   capabilities = ["read"]
 }
-path "sys/mounts/*" {
+path "sys/mounts/pki-kubernetes/tune" {
+  capabilities = ["read"]
+}
+path "sys/mounts/pki-etcd/tune" {
+  capabilities = ["read"]
+}
+path "sys/mounts/pki-front-proxy/tune" {
+  capabilities = ["read"]
+}
+path "sys/mounts/pki-identity/tune" {
+  capabilities = ["read"]
+}
+path "sys/mounts/hak-kv/tune" {
   capabilities = ["read"]
 }
 path "sys/auth" {
@@ -147,7 +159,25 @@ path "sys/audit" {
 path "sys/policies/acl" {
   capabilities = ["list"]
 }
-path "sys/policies/acl/hak-*" {
+path "sys/policies/acl/hak-etcd" {
+  capabilities = ["read"]
+}
+path "sys/policies/acl/hak-controlplane" {
+  capabilities = ["read"]
+}
+path "sys/policies/acl/hak-worker" {
+  capabilities = ["read"]
+}
+path "sys/policies/acl/hak-loadbalancer" {
+  capabilities = ["read"]
+}
+path "sys/policies/acl/hak-operator" {
+  capabilities = ["read"]
+}
+path "sys/policies/acl/hak-auditor" {
+  capabilities = ["read"]
+}
+path "sys/policies/acl/hak-bootstrap" {
   capabilities = ["read"]
 }
 path "auth/approle/role" {
@@ -163,7 +193,7 @@ path "auth/approle/role/+/role-id" {
 path "auth/cert/certs" {
   capabilities = ["list"]
 }
-path "auth/cert/certs/*" {
+path "auth/cert/certs/+" {
   capabilities = ["read"]
 }
 path "identity/entity/name" {
@@ -173,6 +203,6 @@ path "identity/entity/name/hak-host-*" {
   capabilities = ["read"]
 }
 # Whether the service-account pair exists, and its versions; not its value.
-path "hak-kv/metadata/*" {
-  capabilities = ["read", "list"]
+path "hak-kv/metadata/service-account" {
+  capabilities = ["read"]
 }

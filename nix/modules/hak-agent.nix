@@ -3,10 +3,11 @@
 # by Vault/OpenBao, and reloads the units that read them.
 #
 # `settings` is RFC 42 style: a free-form attribute set rendered to the
-# agent's JSON config (see docs/agent-config.md). Role modules add `outputs`;
-# every value in it lands in the world-readable Nix store, so it holds paths
-# only, never a secret: the one secret, the single-use AppRole secret ID, is a
-# file outside the store written by `hak-deploy enroll`.
+# agent's JSON config (see docs/agent-config.md); nix/modules/plan.nix sets
+# it to the host plan's `agent`, unchanged, so a host runs exactly the config
+# the tests run. Every value lands in the world-readable Nix store, so it
+# holds paths only, never a secret: the one secret, the single-use AppRole
+# secret ID, is a file outside the store written by `hak-deploy enroll`.
 {
   config,
   lib,
@@ -27,79 +28,13 @@ let
   format = pkgs.formats.json { };
   configFile = format.generate "hak-agent.json" cfg.settings;
 
-  action = types.submodule {
-    options = {
-      type = mkOption {
-        type = types.enum [
-          "reload-or-restart"
-          "restart"
-          "signal"
-        ];
-        default = "reload-or-restart";
-        description = "What to do to the unit after the output changed.";
-      };
-      unit = mkOption {
-        type = types.str;
-        example = "kube-apiserver.service";
-      };
-      signal = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        example = "SIGHUP";
-        description = "Signal to send when type is signal.";
-      };
-    };
-  };
-
-  # One file (or certificate/key/CA set) the agent maintains. The common
-  # part: who owns it, its mode, and which units it reloads after a change.
-  output = types.submodule {
-    options = {
-      type = mkOption {
-        type = types.enum [
-          "certificate"
-          "kubeconfig"
-          "secret"
-        ];
-      };
-      profile = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        description = "Profile of a certificate output (src/common/profiles.ts); null for kubeconfig and secret outputs.";
-      };
-      owner = mkOption {
-        type = types.str;
-        default = "root";
-      };
-      group = mkOption {
-        type = types.str;
-        default = "root";
-      };
-      mode = mkOption {
-        type = types.strMatching "0[0-7]{3}";
-        default = "0600";
-        description = "Mode of the private parts (key, kubeconfig, secret); certificates and CA bundles get it plus read for everyone.";
-      };
-      units = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-        description = "Units that read this output: started after the agent is ready.";
-      };
-      actions = mkOption {
-        type = types.listOf action;
-        default = [ ];
-        description = "What the agent does after the output changed (debounced per unit).";
-      };
-      extra = mkOption {
-        type = format.type;
-        default = { };
-        description = "Type-specific fields, as the agent's config schema names them.";
-      };
-    };
-  };
-
-  # Units that read the agent's files: ordered after it, pulled in with it.
-  consumerUnits = hakLib.consumerUnits cfg.outputs;
+  # The units the agent acts on after a change (restart, reload, signal):
+  # pulled in with it. Their order after it is theirs (nix/modules/plan.nix).
+  actionUnits = lib.unique (
+    builtins.concatMap (o: map (a: a.unit) (o.actions or [ ])) (cfg.settings.outputs or [ ])
+  );
+  # Where it keeps state: the folder of the secret ID (the plan's agent state dir).
+  stateDir = builtins.dirOf (cfg.settings.auth.secretIdFile or "/var/lib/hak-agent/secret-id");
 in
 {
   options.services.hak-agent = {
@@ -111,34 +46,13 @@ in
       description = "The hak package (provides bin/hak-agent).";
     };
 
-    secretIdFile = mkOption {
-      type = types.str;
-      default = hakLib.paths.secretIdFile;
-      description = ''
-        Where `hak-deploy enroll` puts the single-use AppRole secret ID (mode
-        0600). A plain string, never a Nix path: a path would be copied into
-        the world-readable store.
-      '';
-    };
-
-    listenAddress = mkOption {
-      type = types.str;
-      default = hakLib.paths.agentListenAddress;
-      description = "Address of /healthz, /readyz and /metrics.";
-    };
-
-    outputs = mkOption {
-      type = types.attrsOf output;
-      default = { };
-      description = "What the agent maintains; set by the role modules, rendered into settings.outputs.";
-    };
-
     settings = mkOption {
       type = format.type;
       default = { };
       description = ''
-        The agent's JSON configuration (RFC 42). Paths only: this file is in
-        the Nix store, readable by every user of the host.
+        The agent's JSON configuration (docs/agent-config.md): the host
+        plan's `agent`, as is (nix/modules/plan.nix sets it). Paths only:
+        this file is in the Nix store, readable by every user of the host.
       '';
     };
   };
@@ -146,18 +60,13 @@ in
   config = mkIf cfg.enable {
     assertions = [
       {
-        assertion = !lib.hasPrefix builtins.storeDir cfg.secretIdFile;
-        message = "services.hak-agent.secretIdFile must be outside the Nix store (it holds a secret)";
+        assertion = !lib.hasPrefix builtins.storeDir (cfg.settings.auth.secretIdFile or "");
+        message = "services.hak-agent.settings.auth.secretIdFile must be outside the Nix store (it holds a secret)";
       }
     ];
 
-    services.hak-agent.settings = {
-      listen = lib.mkDefault cfg.listenAddress;
-      auth.secretIdFile = lib.mkDefault cfg.secretIdFile;
-      outputs = hakLib.renderOutputs cfg.outputs;
-    };
-
-    environment.etc."hak-agent/config.json".source = configFile;
+    # Where `hak-agent check` and a person look (the plan's agent config path).
+    environment.etc."hak/agent.json".source = configFile;
     environment.systemPackages = [
       cfg.package
       pkgs.curl
@@ -165,11 +74,10 @@ in
 
     systemd.services.hak-agent = {
       description = "hak-agent: certificates and keys from Vault/OpenBao";
-      wantedBy = [ "multi-user.target" ] ++ consumerUnits;
-      before = consumerUnits;
+      wantedBy = [ "multi-user.target" ];
       # systemctl for the actions, systemd-notify for readiness.
       path = [ config.systemd.package ];
-      wants = [ "network-online.target" ];
+      wants = [ "network-online.target" ] ++ actionUnits;
       after = [ "network-online.target" ];
       # Its own config change restarts it (the store path is in ExecStart).
       serviceConfig = hakLib.systemdSandbox // {
@@ -182,15 +90,12 @@ in
         # Readiness waits for every output; the first issuance may wait on Vault.
         TimeoutStartSec = "10min";
 
-        StateDirectory = "hak-agent hak-agent/certs hak-agent/kubeconfigs";
-        # Traverse only: consumers reach their own files, nobody lists the
-        # directory; the secret ID inside stays 0600 root.
-        StateDirectoryMode = "0711";
+        # Its folders (and their modes) are the plan's directories (tmpfiles).
         # The agent gives every file its mode explicitly (keys 0600/0640);
         # its generation folders must stay 0755 for the consumers to reach
         # their files, so no tighter umask here.
         UMask = "0022";
-        ReadWritePaths = [ hakLib.paths.stateDir ];
+        ReadWritePaths = [ stateDir ];
 
         # Root (systemd accepts `systemctl restart` from UID 0 only), with
         # just the capabilities to hand files to their consumers.

@@ -6,7 +6,14 @@
 #
 # Its TLS certificate cannot come from hak-agent (the agent needs Vault to
 # get one): the operator places the key and certificate on the host, outside
-# the Nix store, and systemd hands them to the service as credentials.
+# the Nix store (by default in /var/lib/hak-openbao-tls, the plan's
+# OPENBAO_TLS_DIR), readable by the group hak-openbao-tls, which the
+# service (DynamicUser in nixpkgs) joins. OpenBao reads them by path, so a
+# rotated pair is picked up by `systemctl reload openbao` (SIGHUP: OpenBao
+# reloads its listener certificates), which a path unit runs whenever the
+# certificate file changes: no restart, so the node is never sealed by a
+# renewal. (systemd LoadCredential copies files once at start, which is why
+# it is not used here.)
 # Initialising and unsealing stay with the operator (`bao operator init`,
 # then unseal each node); keys and tokens never pass through Nix.
 {
@@ -17,9 +24,15 @@
 let
   cfg = config.hak.vaultServer;
   urlHost = a: if lib.hasInfix ":" a then "[${a}]" else a;
-  credential = name: "/run/credentials/openbao.service/${name}";
+  tlsDir = "/var/lib/hak-openbao-tls";
+  tlsGroup = "hak-openbao-tls";
 in
 {
+  imports = [
+    ./vault-audit-rotate.nix
+    ./vault-raft.nix
+  ];
+
   options.hak.vaultServer = {
     enable = lib.mkEnableOption "an OpenBao server node (raft storage) for hak";
 
@@ -51,16 +64,17 @@ in
     tls = {
       certFile = lib.mkOption {
         type = lib.types.str;
-        example = "/var/lib/hak-vault-tls/tls.crt";
-        description = "Server certificate (with chain), outside the Nix store.";
+        default = "${tlsDir}/tls.crt";
+        description = "Server certificate (with chain), outside the Nix store; replace it atomically (rename) to rotate.";
       };
       keyFile = lib.mkOption {
         type = lib.types.str;
-        example = "/var/lib/hak-vault-tls/tls.key";
-        description = "Its private key (root-only), outside the Nix store.";
+        default = "${tlsDir}/tls.key";
+        description = "Its private key, outside the Nix store: mode 0640, owner root, group ${tlsGroup}.";
       };
       caFile = lib.mkOption {
         type = lib.types.str;
+        default = "${tlsDir}/ca.crt";
         description = "CA bundle that signed the nodes' certificates (raft peers verify each other with it).";
       };
     };
@@ -92,8 +106,8 @@ in
           type = "tcp";
           address = "${urlHost cfg.address}:8200";
           cluster_address = "${urlHost cfg.address}:8201";
-          tls_cert_file = credential "tls.crt";
-          tls_key_file = credential "tls.key";
+          tls_cert_file = cfg.tls.certFile;
+          tls_key_file = cfg.tls.keyFile;
           tls_min_version = "tls12";
         };
         storage.raft = {
@@ -101,17 +115,33 @@ in
           node_id = cfg.nodeId;
           retry_join = map (url: {
             leader_api_addr = url;
-            leader_ca_cert_file = credential "ca.crt";
+            leader_ca_cert_file = cfg.tls.caFile;
           }) cfg.peers;
         };
       };
     };
 
-    systemd.services.openbao.serviceConfig.LoadCredential = [
-      "tls.crt:${cfg.tls.certFile}"
-      "tls.key:${cfg.tls.keyFile}"
-      "ca.crt:${cfg.tls.caFile}"
-    ];
+    # The dynamic user reads the key through this group; the folder is not listable by others.
+    users.groups.${tlsGroup} = { };
+    systemd.tmpfiles.rules = [ "d ${tlsDir} 0750 root ${tlsGroup} -" ];
+    systemd.services.openbao.serviceConfig.SupplementaryGroups = [ tlsGroup ];
+
+    # A new certificate: SIGHUP (nixpkgs' ExecReload), never a restart.
+    systemd.paths.openbao-tls = {
+      description = "Reload OpenBao when its TLS certificate changes";
+      wantedBy = [ "multi-user.target" ];
+      pathConfig.PathChanged = [
+        cfg.tls.certFile
+        cfg.tls.keyFile
+      ];
+    };
+    systemd.services.openbao-tls = {
+      description = "Reload OpenBao's listener certificates (SIGHUP)";
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = "${config.systemd.package}/bin/systemctl reload openbao.service";
+      };
+    };
 
     networking.firewall.allowedTCPPorts = [
       8200

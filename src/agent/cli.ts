@@ -1,5 +1,6 @@
 import { Command } from "commander";
-import { destination, pino, type Logger } from "pino";
+import type { Logger } from "pino";
+import { createLogger } from "../common/log.js";
 import { exitWith, runProgram } from "../common/cli.js";
 import { renderTable } from "../common/table.js";
 import { Agent, checkOutputs, type OutputStatus } from "./agent.js";
@@ -14,7 +15,8 @@ import { sdNotify } from "./notify.js";
  */
 
 export function agentLogger(level = process.env.HAK_LOG_LEVEL ?? "info"): Logger {
-  return pino({ level, base: { svc: "hak-agent" }, timestamp: pino.stdTimeFunctions.isoTime }, destination(2));
+  // JSON for journald; readable lines when a person runs it in a terminal (common/log.ts).
+  return createLogger({ level, base: { svc: "hak-agent" } });
 }
 
 function print(s: string): void {

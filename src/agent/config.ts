@@ -1,7 +1,9 @@
+import { statSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { durationSchema } from "../common/duration.js";
-import { InputError, parseInput, readInputFile } from "../common/errors.js";
+import { fileKind, formatPath, InputError, parseInput, readInputFile } from "../common/errors.js";
+import { vaultAddress } from "../common/inventory.js";
 import { isIpAddress } from "../common/ip.js";
 import { APPROLE_MOUNT, CERT_AUTH_MOUNT, KV_MOUNT } from "../common/names.js";
 import { PROFILE_NAMES } from "../common/profiles.js";
@@ -22,7 +24,10 @@ const fileMode = z
   .string()
   .regex(/^0?[0-7]{3}$/, 'must be an octal mode such as "0600" or "0640"')
   .transform((s) => parseInt(s, 8))
-  .refine((m) => (m & 0o002) === 0, "must not be writable by others");
+  .refine((m) => (m & 0o002) === 0, "must not be writable by others")
+  .refine((m) => (m & 0o400) !== 0, "must let the owner read the file");
+/** Others may never read a private key: checked per output kind (a secret output may be a public key). */
+const OTHERS_READ = 0o004;
 
 /** Owner, group and mode of the files an output writes. */
 const fileOwnership = {
@@ -107,11 +112,11 @@ export const outputSchema = z.discriminatedUnion("type", [certificateOutputSchem
 
 export const agentConfigSchema = z
   .object({
-    /** This host's name in the inventory: selects the per-host roles `<profile>-<host>`. */
+    /** This host's name in the inventory: selects the per-host roles `<profile>.<host>`. */
     host: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be the host's inventory name (a DNS label)"),
     vault: z
       .object({
-        addresses: z.array(z.string().url()).min(1, "at least one Vault address is needed"),
+        addresses: z.array(vaultAddress).min(1, "at least one Vault address is needed"),
         /** CA of the Vault server's TLS certificate. */
         caFile: absPath.optional(),
         /** Local address every connection leaves from (secret IDs and tokens are bound to the host's address). */
@@ -144,6 +149,10 @@ export const agentConfigSchema = z
         debounce: durationSchema.default("2s"),
         /** How often secret outputs are read again. */
         secretInterval: durationSchema.default("10m"),
+        /** While an output waits on Vault: how often its unauthenticated sys/health is asked (each probe at 0.5–1.5× this). */
+        probeInterval: durationSchema.default("2s"),
+        /** Once a probe finds Vault back: the waiting outputs retry at a random point within this window (fleet stampede). */
+        recoverySpread: durationSchema.default("3s"),
       })
       .strict()
       .default({}),
@@ -151,6 +160,10 @@ export const agentConfigSchema = z
     listen: z
       .string()
       .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be "address:port", e.g. "127.0.0.1:9180"')
+      .refine((s) => {
+        const port = Number(s.slice(s.lastIndexOf(":") + 1));
+        return port >= 1 && port <= 65535;
+      }, "the port must be between 1 and 65535")
       .optional(),
     /** POSTed a JSON body when a certificate becomes late (its last sixth of life without renewal). */
     lateWebhook: z.string().url().optional(),
@@ -158,6 +171,13 @@ export const agentConfigSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    cfg.outputs.forEach((o, i) => {
+      // Certificate and kubeconfig outputs always hold a private key; a secret output
+      // may be the public half (field "pub" of the service-account pair).
+      const publicHalf = o.type === "secret" && o.field === "pub";
+      if ((o.mode & OTHERS_READ) !== 0 && (o.mode & 0o002) === 0 && !publicHalf)
+        ctx.addIssue({ code: "custom", path: ["outputs", i, "mode"], message: `0${o.mode.toString(8)} lets others read a private key or secret: use e.g. 0600 or 0640` });
+    });
     const byName = new Map<string, number>();
     const files = new Map<string, string>();
     cfg.outputs.forEach((o, i) => {
@@ -197,6 +217,8 @@ export const agentConfigSchema = z
       });
     else if (idOut.commonName !== cfg.host)
       ctx.addIssue({ code: "custom", path: ["outputs", id!, "commonName"], message: `the host identity's common name must be the host name "${cfg.host}"` });
+    if (cfg.renewal.probeInterval < 1)
+      ctx.addIssue({ code: "custom", path: ["renewal", "probeInterval"], message: "must be at least 1s (it bounds the probe rate against Vault)" });
     if (cfg.renewal.backoffMax < cfg.renewal.backoffMin)
       ctx.addIssue({ code: "custom", path: ["renewal", "backoffMax"], message: "must not be shorter than backoffMin" });
   });
@@ -221,5 +243,44 @@ export function loadAgentConfig(file: string): AgentConfig {
   } catch (err) {
     throw new InputError(`not valid JSON: ${(err as Error).message}`, { where: file });
   }
-  return parseAgentConfig(doc, file);
+  const cfg = parseAgentConfig(doc, file);
+  checkPathKinds(cfg, file);
+  return cfg;
+}
+
+/** Every file path of a config, with its field path. */
+function configPaths(cfg: AgentConfig): [(string | number)[], string][] {
+  const out: [(string | number)[], string][] = [[["auth", "secretIdFile"], cfg.auth.secretIdFile]];
+  if (cfg.vault.caFile) out.push([["vault", "caFile"], cfg.vault.caFile]);
+  cfg.outputs.forEach((o, i) => {
+    const fields: [string, string | undefined][] =
+      o.type === "certificate"
+        ? [
+            ["certFile", o.certFile],
+            ["keyFile", o.keyFile],
+            ["caFile", o.caFile],
+            ["chainFile", o.chainFile],
+            ["bundleFile", o.bundleFile],
+          ]
+        : [["path", o.path]];
+    for (const [f, p] of fields) if (p !== undefined) out.push([["outputs", i, f], p]);
+  });
+  return out;
+}
+
+/**
+ * A configured path that exists must be a regular file (or a symlink to one):
+ * reading a FIFO blocks forever (`check` hung on one) and a device never ends.
+ * Paths that do not exist yet are fine; the agent creates them.
+ */
+export function checkPathKinds(cfg: AgentConfig, where: string): void {
+  for (const [path, file] of configPaths(cfg)) {
+    let st;
+    try {
+      st = statSync(file);
+    } catch {
+      continue;
+    }
+    if (!st.isFile()) throw new InputError(`${formatPath("", path)}: ${file} is ${fileKind(st)}, not a regular file`, { where });
+  }
 }

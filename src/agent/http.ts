@@ -5,8 +5,19 @@ import type { Registry } from "prom-client";
 
 /**
  * The agent's local HTTP surface, as a hono app tested in-process:
- * /healthz (the loop is alive), /readyz (every output present and valid),
- * /metrics (Prometheus text).
+ * - /healthz: liveness. 200 while the loop runs (a pass within the last
+ *   2 minutes); 503 only when it is stuck. Vault being down, or a
+ *   certificate late or expired, does NOT fail it: restarting the agent
+ *   would not help, and a watchdog restarting it in a loop would hide the
+ *   real alert.
+ * - /readyz: 200 when every output is present and valid (late counts as
+ *   valid: it still works); 503 naming the others when one is missing,
+ *   invalid or expired. What a deploy gate waits for.
+ * - /status: JSON for tools (hak-deploy enroll asks it over SSH): ready,
+ *   the outputs not ready, and the agent's Vault login (method, token
+ *   expiry), i.e. whether the agent can still reach Vault without a new
+ *   secret ID.
+ * - /metrics: Prometheus text.
  */
 
 export interface HealthSource {
@@ -14,6 +25,15 @@ export interface HealthSource {
   alive(): boolean;
   /** Names of outputs that are not present and valid; empty when ready. */
   notReady(): string[];
+  /** The agent's Vault login, when it holds a token. */
+  login?(): { method?: string; tokenExpiresAt?: string } | undefined;
+}
+
+/** /status as JSON: what `hak-deploy enroll` reads to decide whether a host needs a secret ID. */
+export interface AgentStatusDoc {
+  ready: boolean;
+  notReady: string[];
+  vault: { method?: string; tokenExpiresAt?: string } | null;
 }
 
 export function agentApp(health: HealthSource, registry: Registry): Hono {
@@ -22,6 +42,11 @@ export function agentApp(health: HealthSource, registry: Registry): Hono {
   app.get("/readyz", (c) => {
     const missing = health.notReady();
     return missing.length === 0 ? c.text("ready\n") : c.text(`not ready: ${missing.join(", ")}\n`, 503);
+  });
+  app.get("/status", (c) => {
+    const notReady = health.notReady();
+    const doc: AgentStatusDoc = { ready: notReady.length === 0, notReady, vault: health.login?.() ?? null };
+    return c.json(doc);
   });
   app.get("/metrics", async (c) => c.body(await registry.metrics(), 200, { "Content-Type": registry.contentType }));
   return app;

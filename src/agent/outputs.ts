@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { HakError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fsutil.js";
 import { renderKubeconfig } from "../common/kubeconfig.js";
+import { holderUri } from "../common/names.js";
+import { PROFILES } from "../common/profiles.js";
 import { signCsr } from "../common/sign.js";
 import type { VaultClient } from "../common/vault.js";
 import { certFacts, createCsr, generateKeyPair, keyMatchesCert, signedBy, type CertFacts } from "../common/x509.js";
@@ -65,7 +67,9 @@ export function ownership(out: OutputConfig, where: string): Ownership {
 /** Key made here, CSR signed by Vault at the profile's (per-host) role. The key never leaves this process but to the file. */
 export async function obtainCertificate(client: VaultClient, host: string, out: CertificateOutput): Promise<CertContent & { serial: string }> {
   const kp = await generateKeyPair(out.keyType);
-  const csr = await createCsr(kp, { commonName: out.commonName, dns: out.dns, ip: out.ip });
+  // A shared profile's certificate names its holder (the role lets a host name only itself).
+  const uri = PROFILES[out.profile].perHost ? [] : [holderUri(host)];
+  const csr = await createCsr(kp, { commonName: out.commonName, dns: out.dns, ip: out.ip, uri });
   const s = await signCsr(client, { profile: out.profile, host, csrPem: csr, commonName: out.commonName, ttl: out.ttl ? `${out.ttl}s` : undefined });
   return { certPem: s.certPem, keyPem: kp.privateKeyPem, caPem: s.caPem, chainPem: s.chainPem, serial: s.serial };
 }

@@ -1,4 +1,4 @@
-import { latePoint, RENEW_FRACTION } from "../common/lifetime.js";
+import { renewalPoint } from "../common/lifetime.js";
 import { profileFromOu } from "../common/names.js";
 import type { CertFacts } from "../common/x509.js";
 
@@ -12,7 +12,8 @@ import type { CertFacts } from "../common/x509.js";
 export type Random = () => number;
 
 /**
- * When to renew a certificate: 2/3 through its lifetime, moved by a random
+ * When to renew a certificate (`notBefore`: when it was signed, certLife's
+ * signedAt): 2/3 through its lifetime, moved by a random
  * amount of up to ±`jitter` of the lifetime, so a fleet issued in one burst
  * does not renew in one burst. With jitter ≤ 0.15 the latest renewal (0.817)
  * still comes before the late point (5/6 ≈ 0.833). Truncated to whole
@@ -24,27 +25,9 @@ export function renewalTime(notBefore: Date, notAfter: Date, jitter: number, ran
   const life = notAfter.getTime() - nb;
   if (life <= 0) return new Date(nb);
   const offset = (random() * 2 - 1) * jitter * life;
-  const t = nb + life * RENEW_FRACTION + offset;
+  // lifetime.ts's due point, moved by the jitter.
+  const t = renewalPoint(notBefore, notAfter).getTime() + offset;
   return new Date(Math.floor(t / 1000) * 1000);
-}
-
-/**
- * Where a certificate's life starts for renewal and late points: its
- * notBefore, or when the agent obtained it if that is later. Vault roles
- * backdate notBefore (hak's by up to 5 minutes, as kubeadm, against clock skew);
- * for a short-lived certificate that backdate is a large part of the
- * lifetime, and measuring from notBefore would make it due the moment it
- * arrives.
- */
-export function lifeStart(notBefore: Date, notAfter: Date, obtainedAt: Date | undefined): Date {
-  // A recorded time outside the validity (a clock that jumped) is not trusted.
-  const t = obtainedAt?.getTime();
-  return t !== undefined && t > notBefore.getTime() && t < notAfter.getTime() ? obtainedAt! : notBefore;
-}
-
-/** Late: the last sixth of life reached without a renewal (the certificate on disk is still this one). */
-export function isLate(now: Date, notBefore: Date, notAfter: Date): boolean {
-  return now.getTime() >= latePoint(notBefore, notAfter).getTime();
 }
 
 export interface BackoffSettings {
@@ -63,6 +46,66 @@ export interface BackoffSettings {
 export function backoffDelay(attempt: number, s: BackoffSettings, random: Random): number {
   const nominal = Math.min(s.max, s.min * 2 ** Math.min(attempt, 30));
   return Math.round((nominal / 2 + (nominal / 2) * random()) * 1000);
+}
+
+/**
+ * While an output waits out its backoff because Vault did not answer, the
+ * agent asks Vault's unauthenticated `sys/health` (no token, no audit entry,
+ * no storage read) once per probe interval, at a random point between half
+ * and one and a half of it, so a fleet that lost Vault together does not
+ * probe in step. The rate is bounded per agent (one probe in flight, never
+ * more often than interval/2) whatever the number of outputs. Milliseconds.
+ */
+export function probeDelay(intervalSeconds: number, random: Random): number {
+  return Math.round(intervalSeconds * (0.5 + random()) * 1000);
+}
+
+/**
+ * Once a probe finds Vault answering again, every output that was waiting on
+ * Vault retries after a random delay in [0, spread): the agents of a fleet
+ * whose probes all succeed within one probe interval then reach Vault spread
+ * over interval + spread rather than in one burst. Milliseconds.
+ */
+export function recoveryDelay(spreadSeconds: number, random: Random): number {
+  return Math.floor(spreadSeconds * random() * 1000);
+}
+
+/**
+ * Why an output's last attempt failed, which says what ends its wait:
+ * - unreachable: Vault did not answer, or answered that it cannot serve
+ *   (sealed, no leader: 429/502/503/504). The health probe ends the wait.
+ * - local: the file system refused (full, read-only, not permitted). The
+ *   cheap write check ends the wait; no signature is asked meanwhile.
+ * - refused: anything else (a 4xx, a CEL refusal, garbage, a bad owner).
+ *   Only the backoff, or another request of this agent that Vault answers,
+ *   ends the wait: probing would not change the answer.
+ */
+export type FailureKind = "unreachable" | "local" | "refused";
+
+const UNAVAILABLE = new Set([429, 502, 503, 504]);
+/**
+ * A 500 is mostly final (OpenBao answers a CEL role's refusal with 500), but
+ * a node that has just been unsealed or lost its leader answers 500 too, with
+ * these words, for a few seconds: that is Vault not being there yet.
+ */
+const NOT_SERVING = /not active|active cluster node|sealed|no leader|leadership|standby/i;
+
+/** Classifies from the error's facts (Vault errors in its cause chain, whether a file-system one is there). */
+export function failureKind(facts: { local: boolean; vault: { status: number | undefined; errors: readonly string[] }[] }): FailureKind {
+  if (facts.local) return "local";
+  const unavailable = (v: { status: number | undefined; errors: readonly string[] }) =>
+    v.status === undefined || UNAVAILABLE.has(v.status) || (v.status === 500 && v.errors.some((e) => NOT_SERVING.test(e)));
+  return facts.vault.some(unavailable) ? "unreachable" : "refused";
+}
+
+/**
+ * A certificate Vault signed that could not be written: kept in memory and
+ * written on the next try instead of asking for another signature, while it
+ * is still worth having, i.e. until its own renewal point (after that a
+ * fresh one would be due at once anyway).
+ */
+export function keepUnwritten(now: Date, notBefore: Date, notAfter: Date): boolean {
+  return now.getTime() < renewalPoint(notBefore, notAfter).getTime();
 }
 
 /** What the agent wants an output's certificate to be. */

@@ -1,7 +1,7 @@
-import { readFileSync, unlinkSync } from "node:fs";
+import { existsSync, readFileSync, unlinkSync } from "node:fs";
 import type { Logger } from "pino";
 import { HakError, readInputFile } from "../common/errors.js";
-import { VaultClient, VaultError, type VaultAuth } from "../common/vault.js";
+import { VaultClient, VaultError, type VaultAuth, type VaultRequestEvent } from "../common/vault.js";
 import { certFacts, keyMatchesCert } from "../common/x509.js";
 import type { AgentConfig, CertificateOutput } from "./config.js";
 import type { AgentMetrics } from "./metrics.js";
@@ -22,6 +22,9 @@ export class VaultSession {
   private renewAt = 0;
   method: LoginMethod | undefined;
   private readonly ca: string | undefined;
+  /** Called after every Vault request, besides the metrics (the agent resets its backoffs on an answer). */
+  onVaultRequest: ((ev: VaultRequestEvent) => void) | undefined;
+  private prober: VaultClient | undefined;
 
   constructor(
     private readonly cfg: AgentConfig,
@@ -122,14 +125,36 @@ export class VaultSession {
     this.metrics.tokenExpiration.set(this.expiresAt / 1000);
   }
 
-  private newClient(tls: { cert?: string; key?: string } = {}): VaultClient {
+  private newClient(tls: { cert?: string; key?: string } = {}, timeoutMs = this.cfg.vault.timeout * 1000): VaultClient {
     return new VaultClient({
       addresses: this.cfg.vault.addresses,
       tls: { ca: this.ca, ...tls },
       localAddress: this.cfg.vault.sourceAddress,
-      timeoutMs: this.cfg.vault.timeout * 1000,
-      onRequest: this.metrics.onVaultRequest,
+      timeoutMs,
+      onRequest: (ev) => {
+        this.metrics.onVaultRequest(ev);
+        this.onVaultRequest?.(ev);
+      },
     });
+  }
+
+  /**
+   * Does Vault answer? `sys/health` without a token: no login, no audit
+   * entry, no storage read, so agents may ask it often while they wait.
+   * True when some address is unsealed and active or a standby (which
+   * forwards); false when nothing answers, or only sealed or uninitialised
+   * nodes do. Short timeout: a probe must never hold the loop.
+   */
+  async probe(): Promise<boolean> {
+    this.prober ??= this.newClient({}, Math.min(this.cfg.vault.timeout * 1000, 2_000));
+    try {
+      await this.prober.request("GET", "sys/health?standbyok=true&perfstandbyok=true", { token: null });
+      this.metrics.probes.inc({ result: "up" });
+      return true;
+    } catch {
+      this.metrics.probes.inc({ result: "down" });
+      return false;
+    }
   }
 
   /** The identity certificate and key on disk, when they are complete and not expired. */
@@ -197,6 +222,25 @@ export class VaultSession {
     return c;
   }
 
+  /**
+   * A secret-ID file found while the host identity works is stale: pushed by
+   * an enrollment the agent did not need (it still held a token or a valid
+   * identity). It is single-use and address-bound, but it is a credential
+   * lying on disk for nothing. Called after each pass.
+   */
+  removeStaleSecretId(): void {
+    const file = this.cfg.auth.secretIdFile;
+    // Only once the agent has shown it does without: a token in hand and an identity that will log in next time.
+    if (!existsSync(file) || !this.client || this.now() >= this.expiresAt || !this.identityOnDisk()) return;
+    try {
+      unlinkSync(file);
+      this.metrics.staleSecretIds.inc();
+      this.log.info({ file }, "stale secret-ID file removed: the host identity logs in, no secret ID is needed");
+    } catch (err) {
+      this.log.warn({ file, err: (err as NodeJS.ErrnoException).code }, "could not remove a stale secret-ID file");
+    }
+  }
+
   private readSecretId(certErr: unknown): string {
     const file = this.cfg.auth.secretIdFile;
     try {
@@ -233,7 +277,9 @@ export class VaultSession {
 
   async close(): Promise<void> {
     const c = this.client;
+    const p = this.prober;
     this.client = undefined;
-    await c?.close();
+    this.prober = undefined;
+    await Promise.all([c?.close(), p?.close()]);
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statfsSync, symlinkSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { HakError } from "../common/errors.js";
 import { fsyncDir, writeFileAtomic, type WriteOptions } from "../common/fsutil.js";
@@ -152,13 +152,112 @@ export function generationCount(out: CertFilePaths): number {
   }
 }
 
-export function fsError(what: string, where: string, err: unknown): HakError {
+/**
+ * Can a new generation of this output be written now? Asked before Vault is
+ * asked for a signature, so a full, read-only or forbidden file system costs
+ * no signature: every folder the write touches must have room for the
+ * generation's files (by statfs: blocks and inodes) and must accept a small
+ * probe file (created, written, fsynced, removed), which is what catches a
+ * read-only mount, an immutable folder, a quota or missing permissions.
+ * Throws the same FsError the write itself would. A check, not a
+ * reservation: the space can still go between check and write, which is why
+ * the agent keeps a signed certificate it could not write (agent.ts).
+ */
+export function checkWritable(out: CertFilePaths, bytes = GENERATION_BYTES): void {
+  const store = storeDir(out);
+  // The store takes the generation; the bundle's folder takes a bundle; folders of links not yet made take a symlink.
+  // A folder not there yet is checked where it would be created (nothing is created by a check).
+  const dirs = new Map<string, number>();
+  const add = (d: string, n: number) => {
+    const at = existingAncestor(d);
+    dirs.set(at, (dirs.get(at) ?? 0) + n);
+  };
+  add(store, bytes);
+  if (out.bundleFile) add(dirname(out.bundleFile), PROBE_BLOCK);
+  for (const [path, file] of [
+    [out.certFile, "cert.pem"],
+    [out.keyFile, "key.pem"],
+    [out.caFile, "ca.pem"],
+    [out.chainFile, "chain.pem"],
+  ] as const) {
+    if (path && !linkIsRight(path, join(store, "current", file))) add(dirname(path), 0);
+  }
+  for (const [dir, need] of dirs) probeDir(dir, need);
+}
+
+function existingAncestor(dir: string): string {
+  let d = dir;
+  for (;;) {
+    try {
+      if (lstatSync(d).isDirectory()) return d;
+    } catch {
+      /* not there: its parent */
+    }
+    const up = dirname(d);
+    if (up === d) return d;
+    d = up;
+  }
+}
+
+/** Room a generation takes: five small files and a folder, a block each on most file systems, with some margin. */
+const PROBE_BLOCK = 4096;
+export const GENERATION_BYTES = 8 * PROBE_BLOCK;
+
+function probeDir(dir: string, need: number): void {
+  try {
+    const st = statfsSync(dir);
+    // root may use the blocks ext4 reserves for it; bavail is what others may use.
+    const freeBlocks = process.getuid?.() === 0 ? st.bfree : st.bavail;
+    if (freeBlocks * st.bsize < need) throw Object.assign(new Error(`${freeBlocks * st.bsize} bytes free, ${need} needed`), { code: "ENOSPC" });
+    if (st.files > 0 && st.ffree < 8) throw Object.assign(new Error(`${st.ffree} inodes free`), { code: "ENOSPC" });
+  } catch (err) {
+    throw fsError("cannot write a new generation (checked before asking Vault)", dir, err);
+  }
+  const probe = join(dir, `.hak-probe-${randomBytes(4).toString("hex")}`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(probe, "wx", 0o600);
+    writeSync(fd, Buffer.alloc(Math.min(need, PROBE_BLOCK)));
+    fsyncSync(fd);
+  } catch (err) {
+    throw fsError("cannot write a new generation (checked before asking Vault)", dir, err);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(probe);
+    } catch {
+      /* never created */
+    }
+  }
+}
+
+function linkIsRight(path: string, target: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink() && readlinkSync(path) === target;
+  } catch {
+    return false;
+  }
+}
+
+/** A file-system failure (full, read-only, not permitted): the agent's own side, not Vault's. */
+export class FsError extends HakError {
+  readonly code: string | undefined;
+  constructor(message: string, opts: { where: string; fix?: string; cause: unknown; code: string | undefined }) {
+    super(message, opts);
+    this.name = "FsError";
+    this.code = opts.code;
+  }
+}
+
+export function fsError(what: string, where: string, err: unknown): FsError {
   const code = (err as NodeJS.ErrnoException).code;
   const fix =
-    code === "EACCES" || code === "EPERM" || code === "EROFS"
+    code === "EROFS"
+      ? "the file system is mounted read-only"
+      : code === "EACCES" || code === "EPERM"
       ? "the agent cannot write here: check the folder's owner and mode (and ReadWritePaths= of the unit)"
       : code === "ENOSPC"
-        ? "the file system is full"
+        ? "the file system is full (or out of inodes)"
         : undefined;
-  return new HakError(`${what}: ${code ?? (err as Error).message}`, { where, fix, cause: err });
+  return new FsError(`${what}: ${code ?? (err as Error).message}`, { where, fix, cause: err, code });
 }

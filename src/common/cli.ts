@@ -1,6 +1,10 @@
-import { Command, CommanderError, Option } from "commander";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Argument, Command, CommanderError, Option } from "commander";
+import { bashCompletion, zshCompletion } from "./completion.js";
 import { errorMessage, HakError, InputError } from "./errors.js";
 import { loadInventory, type Inventory } from "./inventory.js";
+import { PROJECT_ROOT } from "./paths.js";
 import { clientFromConnection, vaultConnectionFromEnv, type VaultClient } from "./vault.js";
 
 /**
@@ -33,7 +37,7 @@ export function addInventoryOption(cmd: Command): Command {
 export function inventoryFrom(flags: InventoryFlags, env = process.env): Inventory {
   const file = flags.inventory ?? env.HAK_INVENTORY;
   if (!file) throw new InputError("no inventory given", { where: "--inventory", fix: "pass -i FILE or set HAK_INVENTORY" });
-  return loadInventory(file);
+  return loadInventory(file, flags.inventory !== undefined ? "--inventory" : "HAK_INVENTORY");
 }
 
 export function vaultFrom(flags: VaultFlags, env = process.env): VaultClient {
@@ -42,8 +46,36 @@ export function vaultFrom(flags: VaultFlags, env = process.env): VaultClient {
   return clientFromConnection(conn);
 }
 
+/** hak's version, from its package.json. */
+export function hakVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as { version?: string }).version ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * What every CLI has besides its own commands: `--version`, and
+ * `completion bash|zsh` generated from the program's own definitions.
+ */
+export function addCommonCommands(program: Command): Command {
+  if (!program.version()) program.version(hakVersion(), "-V, --version", "print the version");
+  if (!program.commands.some((c) => c.name() === "completion")) {
+    program
+      .command("completion")
+      .description(`print a shell completion script: eval "$(${program.name()} completion bash)" in ~/.bashrc, or the zsh one into a folder of $fpath`)
+      .addArgument(new Argument("<shell>", "bash or zsh").choices(["bash", "zsh"]))
+      .action((shell: "bash" | "zsh") => {
+        process.stdout.write(shell === "bash" ? bashCompletion(program) : zshCompletion(program));
+      });
+  }
+  return program;
+}
+
 /** Runs a commander program; maps errors to exit codes and prints them once. */
 export async function runProgram(program: Command, argv: string[]): Promise<number> {
+  addCommonCommands(program);
   let code = 0;
   const override = (c: Command) => {
     c.exitOverride();

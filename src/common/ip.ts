@@ -85,3 +85,29 @@ export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   const p = Math.min(a.prefix, b.prefix);
   return a.network >> BigInt(bits - p) === b.network >> BigInt(bits - p);
 }
+
+/**
+ * Why an address cannot name one host in a certificate or a binding:
+ * unspecified (0.0.0.0, ::, anything in 0.0.0.0/8), multicast (224.0.0.0/4,
+ * ff00::/8) or the limited broadcast. Undefined for a usable address
+ * (loopback is usable: the local cluster runs on it).
+ */
+export function unusableAddress(ip: string): string | undefined {
+  const family = isIP(ip);
+  if (family === 4) {
+    const n = v4ToBig(ip);
+    if (n >> 24n === 0n) return "is an unspecified (0.0.0.0/8) address";
+    if (n >> 28n === 0xen) return "is a multicast address";
+    if (n === 0xffffffffn) return "is the broadcast address";
+    return undefined;
+  }
+  if (family === 6) {
+    const n = v6ToBig(ip);
+    if (n === 0n) return "is the unspecified address ::";
+    if (n >> 120n === 0xffn) return "is a multicast address";
+    // IPv4-mapped (::ffff:a.b.c.d): judge the IPv4 address inside.
+    if (n >> 32n === 0xffffn) return unusableAddress(bigToV4(n & 0xffffffffn));
+    return undefined;
+  }
+  return undefined;
+}

@@ -21,13 +21,48 @@ export function backdateSeconds(leafTtlSeconds: number): number {
 }
 
 /**
- * When Vault signed a certificate: notBefore plus the role's backdate. Life
- * fractions are measured from here, so a backdated certificate is not due
- * early. Falls back to notBefore when the backdate would pass notAfter.
+ * What is known about when a certificate was signed, besides its validity:
+ * the role's backdate (serve, status, check: from the inventory's leafTtl),
+ * or when its holder obtained it (the agent's own record).
  */
-export function signedAt(notBefore: Date, notAfter: Date, backdate: number): Date {
-  const t = notBefore.getTime() + backdate * 1000;
+export interface SignedHint {
+  /** Seconds the signing role backdated notBefore (backdateSeconds(leafTtl)). */
+  backdate?: number;
+  /** When the holder received it; trusted only inside the validity (a clock that jumped is not). */
+  obtainedAt?: Date;
+}
+
+/**
+ * When Vault signed a certificate. Life fractions are measured from here,
+ * so a backdated certificate is not due early: the holder's record if it has
+ * one, else notBefore plus the role's backdate, else notBefore. Falls back
+ * to notBefore when the backdate would pass notAfter.
+ */
+export function signedAt(notBefore: Date, notAfter: Date, hint: number | SignedHint = {}): Date {
+  const h = typeof hint === "number" ? { backdate: hint } : hint;
+  const got = h.obtainedAt?.getTime();
+  if (got !== undefined && got > notBefore.getTime() && got < notAfter.getTime()) return h.obtainedAt!;
+  const t = notBefore.getTime() + (h.backdate ?? 0) * 1000;
   return t < notAfter.getTime() ? new Date(t) : notBefore;
+}
+
+/** A certificate's life, every point of it from one place: signed, due for renewal (2/3), late (5/6), expired. */
+export interface CertLife {
+  signedAt: Date;
+  /** The nominal renewal point, before any jitter. */
+  dueAt: Date;
+  lateAt: Date;
+  expiresAt: Date;
+}
+
+export function certLife(notBefore: Date, notAfter: Date, hint: number | SignedHint = {}): CertLife {
+  const start = signedAt(notBefore, notAfter, hint);
+  return { signedAt: start, dueAt: renewalPoint(start, notAfter), lateAt: latePoint(start, notAfter), expiresAt: notAfter };
+}
+
+/** ok before dueAt, soon until lateAt, late until expiresAt, then expired. */
+export function stateOf(now: Date, life: CertLife): LifeState {
+  return lifeState(now, life.signedAt, life.expiresAt);
 }
 
 function at(notBefore: Date, notAfter: Date, fraction: number): Date {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync, closeSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, closeSync, renameSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -348,9 +348,50 @@ export async function stopLocalServer(stateDir: string): Promise<boolean> {
   return true;
 }
 
+/**
+ * Rotates the local server's file audit log: audit.log -> audit.log.1 (older
+ * ones shifted up to `keep`, the oldest removed), then SIGHUP to the server,
+ * on which OpenBao's file audit device closes and reopens its file_path. Lines
+ * written between the rename and the reopen land in audit.log.1, so none is
+ * lost. With `maxBytes`, only when the log is at least that large (a size-based
+ * rotation the demo can run every minute). Returns true when it rotated.
+ */
+export function rotateAudit(stateDir: string, opts: { keep?: number; maxBytes?: number; pid?: number } = {}): boolean {
+  const dir = resolve(stateDir);
+  const log = join(dir, "audit.log");
+  const keep = opts.keep ?? 5;
+  let size: number;
+  try {
+    size = statSync(log).size;
+  } catch {
+    return false;
+  }
+  if (opts.maxBytes !== undefined && size < opts.maxBytes) return false;
+  const pid = opts.pid ?? readPid(dir);
+  if (!pid) throw new HakError("no server pid to send SIGHUP to", { where: join(dir, "bao.pid"), fix: "start the server with startLocalServer (it writes bao.pid)" });
+  rmSync(`${log}.${keep}`, { force: true });
+  for (let i = keep - 1; i >= 1; i--) if (existsSync(`${log}.${i}`)) renameSync(`${log}.${i}`, `${log}.${i + 1}`);
+  renameSync(log, `${log}.1`);
+  process.kill(pid, "SIGHUP");
+  return true;
+}
+
+/** Size-based rotation every `everyMs` until stopped (the demo's long runs). */
+export function startAuditRotation(stateDir: string, opts: { maxBytes: number; keep?: number; everyMs?: number; pid?: number }): { stop(): void } {
+  const t = setInterval(() => {
+    try {
+      rotateAudit(stateDir, opts);
+    } catch {
+      /* the server is restarting: next time */
+    }
+  }, opts.everyMs ?? 60_000);
+  t.unref();
+  return { stop: () => clearInterval(t) };
+}
+
 /** A local 3-node (or n-node) raft cluster: HA tests and the failover of clients. */
 export interface LocalCluster {
-  nodes: { address: string; pid: number | undefined; stop(): Promise<void> }[];
+  nodes: { address: string; pid: number | undefined; stop(): Promise<void>; kill(signal: NodeJS.Signals): Promise<void> }[];
   rootToken: string;
   caPem: string;
   /** A root client that knows every node's address. */
@@ -358,7 +399,22 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
-function raftNodeConfig(stateDir: string, i: number, ports: { api: number; cluster: number }[]): string {
+export interface LocalClusterOptions {
+  /**
+   * Raft's performance_multiplier: 1 (hak's choice, the production setting
+   * Vault's documentation recommends) scales heartbeat and election timeouts
+   * to their fastest; 0 leaves the line out, for the server default (equivalent to 5).
+   */
+  performanceMultiplier?: number;
+}
+
+/** OpenBao 2.7 refuses an explicit 0 ("HeartbeatTimeout is too low"): the server default is had by leaving the line out. */
+function raftTiming(opts: LocalClusterOptions): string {
+  const m = opts.performanceMultiplier ?? 1;
+  return m > 0 ? `  performance_multiplier = ${m}\n` : "";
+}
+
+function raftNodeConfig(stateDir: string, i: number, ports: { api: number; cluster: number }[], opts: LocalClusterOptions = {}): string {
   const me = ports[i]!;
   const joins = ports
     .filter((_, j) => j !== i)
@@ -376,7 +432,7 @@ log_level     = "warn"
 storage "raft" {
   path    = "${stateDir}/node${i}"
   node_id = "node${i}"
-${joins}
+${raftTiming(opts)}${joins}
 }
 listener "tcp" {
   address         = "127.0.0.1:${me.api}"
@@ -391,7 +447,7 @@ listener "tcp" {
  * Starts n OpenBao nodes with integrated raft storage that join each other
  * (retry_join), initialises the first, unseals all with the one key share.
  */
-export async function startLocalCluster(stateDir: string, n = 3): Promise<LocalCluster> {
+export async function startLocalCluster(stateDir: string, n = 3, opts: LocalClusterOptions = {}): Promise<LocalCluster> {
   const dir = resolve(stateDir);
   const { caPem } = await ensureServerTls(join(dir, "tls"));
   const ports: { api: number; cluster: number }[] = [];
@@ -402,7 +458,7 @@ export async function startLocalCluster(stateDir: string, n = 3): Promise<LocalC
     for (let i = 0; i < n; i++) {
       mkdirSync(join(dir, `node${i}`), { recursive: true, mode: 0o700 });
       const cfg = join(dir, `node${i}.hcl`);
-      writeFileAtomic(cfg, raftNodeConfig(dir, i, ports), { mode: 0o600 });
+      writeFileAtomic(cfg, raftNodeConfig(dir, i, ports, opts), { mode: 0o600 });
       const out = openSync(join(dir, `node${i}.log`), "a", 0o600);
       procs.push(spawn(baoBinary(), ["server", `-config=${cfg}`], { stdio: ["ignore", out, out], cwd: dir }));
       closeSync(out);
@@ -412,7 +468,22 @@ export async function startLocalCluster(stateDir: string, n = 3): Promise<LocalC
     await waitActive(new VaultClient({ addresses: [`https://127.0.0.1:${ports[0]!.api}`], tls: { ca: caPem }, token: init.root_token }), join(dir, "node0.log"));
     // A local cluster need not wait the default 10 s before promoting a joined node to voter.
     const first = new VaultClient({ addresses: [`https://127.0.0.1:${ports[0]!.api}`], tls: { ca: caPem }, token: init.root_token });
-    await first.write("sys/storage/raft/autopilot/configuration", { server_stabilization_time: "2s" }).finally(() => first.close());
+    // Retried: a loaded machine can see the new leader step down and re-elect once ("local node not active") right after unseal.
+    try {
+      for (let i = 0; ; i++) {
+        const ok = await first.write("sys/storage/raft/autopilot/configuration", { server_stabilization_time: "2s" }).then(
+          () => true,
+          (err: unknown) => {
+            if (i >= 60) throw err;
+            return false;
+          },
+        );
+        if (ok) break;
+        await sleep(500);
+      }
+    } finally {
+      await first.close();
+    }
     // Followers join through retry_join once unsealed; unseal is retried until the join has happened.
     for (let i = 1; i < n; i++) {
       const deadline = Date.now() + 60_000;
@@ -448,7 +519,17 @@ export async function startLocalCluster(stateDir: string, n = 3): Promise<LocalC
   const rootToken = (JSON.parse(readFileSync(join(dir, "init.json"), "utf8")) as InitFile).root_token;
   const addresses = ports.map((p) => `https://127.0.0.1:${p.api}`);
   return {
-    nodes: procs.map((p, i) => ({ address: addresses[i]!, pid: p.pid, stop: () => killAndWait(p) })),
+    nodes: procs.map((p, i) => ({
+      address: addresses[i]!,
+      pid: p.pid,
+      stop: () => killAndWait(p),
+      kill: (signal: NodeJS.Signals) =>
+        new Promise<void>((res) => {
+          if (p.exitCode !== null || p.signalCode !== null) return res();
+          p.once("exit", () => res());
+          p.kill(signal);
+        }),
+    })),
     rootToken,
     caPem,
     client: () => new VaultClient({ addresses, token: rootToken, tls: { ca: caPem } }),

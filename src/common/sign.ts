@@ -2,6 +2,7 @@ import { HakError } from "./errors.js";
 import { PKI_MOUNT, pkiRoleName } from "./names.js";
 import { PROFILES, type ProfileName } from "./profiles.js";
 import { VaultError, type VaultClient } from "./vault.js";
+import { x509 } from "./x509.js";
 
 /**
  * The one way hak asks Vault to sign: `<mount>/sign/<role>` with a CSR made
@@ -10,7 +11,7 @@ import { VaultError, type VaultClient } from "./vault.js";
 
 export interface SignRequest {
   profile: ProfileName;
-  /** Host name for per-host profiles (selects the role `<profile>-<host>`). */
+  /** Host name for per-host profiles (selects the role `<profile>.<host>`). */
   host?: string;
   csrPem: string;
   commonName: string;
@@ -57,13 +58,24 @@ function noCelRole(err: unknown): boolean {
   return err instanceof VaultError && err.errors.some((m) => /unsupported path|CEL role not found/i.test(m));
 }
 
+/** The URI SANs a CSR asks for. */
+export function csrUris(csrPem: string): string[] {
+  const csr = new x509.Pkcs10CertificateRequest(csrPem);
+  const san = csr.extensions.find((e): e is x509.SubjectAlternativeNameExtension => e instanceof x509.SubjectAlternativeNameExtension);
+  return (san?.names.toJSON() ?? []).filter((n) => n.type === "url").map((n) => n.value);
+}
+
 export async function signCsr(client: VaultClient, req: SignRequest): Promise<SignResult> {
+  // Roles of profiles without DNS/IP SANs take no SAN from the CSR (an email SAN would pass there),
+  // so a holder URI the CSR carries is asked for by name; the role's template allows only the host's own.
+  const uris = csrUris(req.csrPem);
   const body = {
     csr: req.csrPem,
     common_name: req.commonName,
     format: "pem",
     // The CSR lists every SAN the profile wants; Vault would add the CN as a DNS SAN otherwise.
     exclude_cn_from_sans: true,
+    ...(uris.length > 0 ? { uri_sans: uris.join(",") } : {}),
     ...(req.ttl ? { ttl: req.ttl } : {}),
   };
   let path = signPath(req.profile, req.host);

@@ -12,6 +12,8 @@ import { HakError, InputError, readInputFile } from "./errors.js";
 export interface VaultTls {
   /** PEM of the CA that signed the server's certificate (VAULT_CACERT). */
   ca?: string;
+  /** Where `ca` was read from and who named it ("VAULT_CACERT=/etc/vault-ca.crt"), for error messages. */
+  caSource?: string;
   /** Client certificate and key (PEM), for TLS cert auth logins. */
   cert?: string;
   key?: string;
@@ -24,8 +26,15 @@ export interface VaultClientOptions {
   tls?: VaultTls;
   /** Source address of every connection (Vault binds secret IDs and tokens to it). */
   localAddress?: string;
-  /** Per-request timeout, milliseconds. */
+  /** Per-request timeout (time to the answer's headers, and between body chunks), milliseconds. Default 15 s. */
   timeoutMs?: number;
+  /**
+   * TCP + TLS connect timeout, milliseconds. Default min(timeoutMs, 3 s): a
+   * node on a LAN that has not completed a handshake in 3 s is down, and with
+   * several addresses the next one should be tried without waiting out the
+   * whole request timeout (a SIGKILLed host's address then costs 3 s, not 15).
+   */
+  connectTimeoutMs?: number;
   /** Called after every request, for metrics and logs. Never receives bodies. */
   onRequest?: (ev: VaultRequestEvent) => void;
 }
@@ -121,7 +130,7 @@ export class VaultClient {
       ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
       headersTimeout: opts.timeoutMs ?? 15_000,
       bodyTimeout: opts.timeoutMs ?? 15_000,
-      connectTimeout: Math.min(opts.timeoutMs ?? 15_000, 10_000),
+      connectTimeout: opts.connectTimeoutMs ?? Math.min(opts.timeoutMs ?? 15_000, 3_000),
     });
   }
 
@@ -186,7 +195,7 @@ export class VaultClient {
         this.current = idx;
         if (status === 204 || (text === "" && status < 400)) return undefined;
         if (status === 404 && ro.allow404) return undefined;
-        if (status >= 400) throw this.httpError(status, text, clean, where);
+        if (status >= 400) throw await this.explain(this.httpError(status, text, clean, where), token, ro.token === undefined ? undefined : ro.token);
         try {
           return JSON.parse(text) as VaultResponse<T>;
         } catch {
@@ -200,12 +209,7 @@ export class VaultClient {
       } catch (err) {
         if (err instanceof VaultError) throw err;
         this.emit(method, clean, address, status, false, started);
-        lastErr = new VaultError(`no answer: ${networkReason(err)}`, {
-          path: clean,
-          where,
-          fix: "check that the server runs and the address, port and CA certificate are right",
-          cause: err,
-        });
+        lastErr = this.networkError(err, address, clean, where);
       }
     }
     throw lastErr!;
@@ -239,6 +243,64 @@ export class VaultClient {
     this.opts.onRequest?.({ method, path, address, status, ok, durationMs: performance.now() - started });
   }
 
+  /**
+   * A 403 does not say why: Vault answers "permission denied" both to a token
+   * that lacks the policy and to one that expired or was revoked. Asking
+   * Vault about the token itself (lookup-self, which every valid token may
+   * call) tells them apart.
+   */
+  private async explain(err: VaultError, token: string | undefined, _explicit: string | null | undefined): Promise<VaultError> {
+    if (err.status !== 403 || !token || err.path.startsWith("auth/token/lookup-self") || /\/login$/.test(err.path)) return err;
+    let self: { policies?: string[]; display_name?: string; expire_time?: string | null } | undefined;
+    try {
+      const res = await this.request<{ policies?: string[]; display_name?: string; expire_time?: string | null }>("GET", "auth/token/lookup-self", { token });
+      self = res?.data ?? {};
+    } catch (e) {
+      if (e instanceof VaultError && e.status === 403) {
+        return new VaultError("the token is not valid: expired, revoked, or never issued by this server", {
+          status: 403,
+          errors: err.errors,
+          path: err.path,
+          where: err.where ?? err.path,
+          fix: "get a new token (log in again) and export VAULT_TOKEN; `hak-pki local-server start --env` prints one for the local server",
+        });
+      }
+      return err;
+    }
+    const policies = (self.policies ?? []).join(", ") || "none";
+    return new VaultError(`permission denied: the token (policies: ${policies}) may not do this`, {
+      status: 403,
+      errors: err.errors,
+      path: err.path,
+      where: err.where ?? err.path,
+      fix: "use a token whose policy allows this path: hak-operator for bootstrap and issue, hak-auditor for status and serve",
+    });
+  }
+
+  /** No HTTP answer: say which of the usual causes it is (TLS trust, wrong scheme, nothing listening). */
+  private networkError(err: unknown, address: string, path: string, where: string): VaultError {
+    const code = networkCode(err);
+    const ca = this.opts.tls?.caSource;
+    let message = `no answer: ${networkReason(err)}`;
+    let fix = "check that the server runs and the address, port and CA certificate are right";
+    if (code && UNTRUSTED_CERT.has(code)) {
+      message = `the server's certificate is not signed by a CA this client trusts (${code})`;
+      fix = ca
+        ? `${ca} is not the CA that signed ${address}'s certificate: point VAULT_CACERT (or --vault-cacert) at the right one`
+        : "name the CA that signed the server's certificate: export VAULT_CACERT=FILE or pass --vault-cacert FILE (the local server's is .state/bao/tls/ca.crt)";
+    } else if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+      message = `the server's certificate does not name ${new URL(address).hostname} (${code})`;
+      fix = "use an address the certificate names (its DNS or IP SANs) in VAULT_ADDR";
+    } else if (code === "EPROTO" || /wrong version number|packet length too long/i.test(String((err as Error)?.message ?? "") + String((err as { cause?: Error }).cause?.message ?? ""))) {
+      message = "the server does not speak TLS at this address";
+      fix = `use ${address.replace(/^https:/, "http:")} (http://), or enable TLS on the server`;
+    } else if (code === "ECONNREFUSED") {
+      message = `no answer: ECONNREFUSED (nothing listens at ${address})`;
+      fix = "start the server, or check the host and port in VAULT_ADDR (`hak-pki local-server start` for the local one)";
+    }
+    return new VaultError(message, { path, where, fix, cause: err });
+  }
+
   private httpError(status: number, text: string, path: string, where: string): VaultError {
     let errors: string[] = [];
     try {
@@ -247,6 +309,16 @@ export class VaultClient {
     } catch {
       errors = [describeGarbage(text)];
     }
+    if (status === 400 && /client sent an http request to an https server/i.test(text)) {
+      const address = where.replace(/^\S+ /, "").replace(/\/v1\/.*$/, "");
+      return new VaultError("the server speaks HTTPS, but the address says http://", {
+        status,
+        errors: [text.trim()],
+        path,
+        where,
+        fix: `use https://: ${address.replace(/^http:/, "https:")} (in VAULT_ADDR or --vault-addr)`,
+      });
+    }
     const detail = errors.length > 0 ? errors.join("; ") : `HTTP ${status}`;
     const fix =
       status === 403
@@ -254,7 +326,9 @@ export class VaultClient {
         : status === 503
           ? "the server is sealed or in standby without a leader; unseal it or try another address"
           : undefined;
-    return new VaultError(`${status === 403 ? "permission denied" : `HTTP ${status}`}: ${detail}`, { status, errors, path, where, fix });
+    // Vault's own 403 text is "permission denied": do not say it twice.
+    const head = status === 403 ? "permission denied" : `HTTP ${status}`;
+    return new VaultError(detail.toLowerCase() === head ? head : `${head}: ${detail}`, { status, errors, path, where, fix });
   }
 }
 
@@ -262,6 +336,21 @@ function describeGarbage(text: string): string {
   const t = text.trim();
   if (t === "") return "empty body";
   return `starts with ${JSON.stringify(t.slice(0, 40))}`;
+}
+
+/** Node's codes for a server certificate that does not chain to a trusted CA. */
+const UNTRUSTED_CERT = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "CERT_SIGNATURE_FAILURE",
+]);
+
+function networkCode(err: unknown): string | undefined {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e.cause?.code ?? e.code;
 }
 
 function networkReason(err: unknown): string {
@@ -276,22 +365,33 @@ export interface VaultConnection {
   addresses: string[];
   token?: string;
   caFile?: string;
+  /** Who named caFile: "--vault-cacert", "VAULT_CACERT" or "BAO_CACERT". */
+  caFrom?: string;
 }
 
 export function vaultConnectionFromEnv(env: NodeJS.ProcessEnv, flags: { vaultAddr?: string; vaultToken?: string; vaultCacert?: string } = {}): VaultConnection {
   const addr = flags.vaultAddr ?? env.VAULT_ADDR ?? env.BAO_ADDR;
   const token = flags.vaultToken ?? env.VAULT_TOKEN ?? env.BAO_TOKEN;
   const caFile = flags.vaultCacert ?? env.VAULT_CACERT ?? env.BAO_CACERT;
+  const caFrom = flags.vaultCacert !== undefined ? "--vault-cacert" : env.VAULT_CACERT !== undefined ? "VAULT_CACERT" : env.BAO_CACERT !== undefined ? "BAO_CACERT" : undefined;
   if (!addr) throw new InputError("no Vault address", { fix: "set VAULT_ADDR (or BAO_ADDR) or pass --vault-addr" });
-  return { addresses: addr.split(",").map((s) => s.trim()).filter(Boolean), token, caFile };
+  return { addresses: addr.split(",").map((s) => s.trim()).filter(Boolean), token, caFile, ...(caFrom ? { caFrom } : {}) };
 }
 
 export function clientFromConnection(conn: VaultConnection, extra: Partial<VaultClientOptions> = {}): VaultClient {
   let ca: string | undefined;
+  const from = conn.caFrom ?? "VAULT_CACERT / --vault-cacert";
   if (conn.caFile) {
-    ca = readInputFile(conn.caFile, "CA certificate", { fix: "check VAULT_CACERT / --vault-cacert" });
+    ca = readInputFile(conn.caFile, "the Vault CA certificate", {
+      where: from,
+      from,
+      fix: `point ${from} at the PEM file of the CA that signed the server's certificate (the local server's: .state/bao/tls/ca.crt)`,
+    });
+    if (!ca.includes("-----BEGIN CERTIFICATE-----"))
+      throw new InputError(`${JSON.stringify(conn.caFile)} holds no PEM certificate`, { where: from, fix: `point ${from} at the CA certificate (PEM, "-----BEGIN CERTIFICATE-----")` });
   }
-  return new VaultClient({ addresses: conn.addresses, token: conn.token, tls: { ...extra.tls, ca: ca ?? extra.tls?.ca }, ...omit(extra, "tls") });
+  const caSource = conn.caFile ? `${from}=${conn.caFile}` : undefined;
+  return new VaultClient({ addresses: conn.addresses, token: conn.token, tls: { ...extra.tls, ca: ca ?? extra.tls?.ca, ...(caSource ? { caSource } : {}) }, ...omit(extra, "tls") });
 }
 
 function omit<T extends object, K extends keyof T>(o: T, k: K): Omit<T, K> {

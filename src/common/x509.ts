@@ -38,6 +38,7 @@ export interface CsrSubject {
   commonName: string;
   dns?: string[];
   ip?: string[];
+  uri?: string[];
 }
 
 /** A PKCS#10 CSR signed by the key; Vault's role decides O and OU, the CSR carries CN and SANs. */
@@ -45,6 +46,7 @@ export async function createCsr(kp: KeyPairPem, subject: CsrSubject): Promise<st
   const names: x509.JsonGeneralName[] = [
     ...(subject.dns ?? []).map((value) => ({ type: "dns" as const, value })),
     ...(subject.ip ?? []).map((value) => ({ type: "ip" as const, value })),
+    ...(subject.uri ?? []).map((value) => ({ type: "url" as const, value })),
   ];
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: [{ CN: [subject.commonName] }],
@@ -66,9 +68,15 @@ export interface CertFacts {
   notAfter: Date;
   dns: string[];
   ip: string[];
+  /** URI SANs (a shared profile's holder, see holderUri). */
+  uri?: string[];
   keyUsage: string[];
   extKeyUsage: string[];
   isCa: boolean;
+  /** SANs of kinds other than DNS, IP and URI (email, otherName, ...), as "kind:value". */
+  otherSans?: string[];
+  /** Subject attributes other than CN, O and OU (e.g. a serialNumber a requester slipped in), as "type=value". */
+  subjectExtra?: string[];
   publicKeyAlgorithm: string;
   fingerprintSha256: string;
 }
@@ -110,15 +118,22 @@ export function certFacts(pem: string): CertFacts {
     notAfter: c.notAfter,
     dns: sanJson.filter((n) => n.type === "dns").map((n) => n.value),
     ip: sanJson.filter((n) => n.type === "ip").map((n) => normalizeIp(n.value)),
+    uri: sanJson.filter((n) => n.type === "url").map((n) => n.value),
     keyUsage: ku ? KU_FLAGS.filter(([f]) => (ku.usages & f) !== 0).map(([, n]) => n) : [],
     extKeyUsage: eku ? eku.usages.map((u) => EKU_NAMES[String(u)] ?? String(u)) : [],
     isCa: bc?.ca ?? false,
+    otherSans: sanJson.filter((n) => n.type !== "dns" && n.type !== "ip" && n.type !== "url").map((n) => `${n.type}:${n.value}`),
+    subjectExtra: c.subjectName
+      .toJSON()
+      .flatMap((rdn) => Object.entries(rdn))
+      .filter(([type]) => !["CN", "O", "OU"].includes(type))
+      .flatMap(([type, values]) => values.map((v) => `${type}=${v}`)),
     publicKeyAlgorithm: c.publicKey.algorithm.name,
     fingerprintSha256: node.fingerprint256,
   };
 }
 
-function normalizeIp(ip: string): string {
+export function normalizeIp(ip: string): string {
   // @peculiar/x509 prints IPv6 uncompressed; Node's formatting is canonical.
   if (!ip.includes(":")) return ip;
   return new URL(`http://[${ip}]/`).hostname.slice(1, -1);

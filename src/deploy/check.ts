@@ -2,7 +2,7 @@ import { CERT_DIR } from "../plan/paths.js";
 import { posix } from "node:path";
 import { errorMessage } from "../common/errors.js";
 import type { Host, Inventory } from "../common/inventory.js";
-import { lifeState, type LifeState } from "../common/lifetime.js";
+import { backdateSeconds, certLife, stateOf, type LifeState } from "../common/lifetime.js";
 import { profileFromOu } from "../common/names.js";
 import { formatExpiry, formatResidual, renderTable } from "../common/table.js";
 import { certFacts, splitPemBundle } from "../common/x509.js";
@@ -10,7 +10,7 @@ import type { KubeCheckName } from "./kube-check.js";
 import { mapLimit } from "./pool.js";
 import { remoteShell, shellQuote } from "./shell.js";
 import { SshSession, type KnownHosts, type SshSettings } from "./ssh.js";
-import { apiServerUrl, etcdClientUrl, etcdClientUrls } from "./topology.js";
+import { apiServerUrl, etcdClientUrl, etcdClientUrls, hostUrl } from "./topology.js";
 
 /**
  * `hak-deploy check`: the cluster seen from its hosts, over SSH. On every
@@ -23,7 +23,7 @@ import { apiServerUrl, etcdClientUrl, etcdClientUrls } from "./topology.js";
  * etcdctl on etcd hosts; certificates are parsed here, keys are never read.
  */
 
-/** Where the agent keeps things on a host; the NixOS modules use the same (nix/lib/paths.nix). */
+/** Where the agent keeps things on a host; the host plans name the same (src/plan/paths.ts). */
 export interface HostPaths {
   agentUrl: string;
   certDir: string;
@@ -76,8 +76,12 @@ export function certListingScript(certDir: string): string {
   return `for f in ${shellQuote(certDir)}/*.crt; do [ -f "$f" ] || continue; printf '${CERT_MARK}%s\\n' "$f"; cat "$f"; done`;
 }
 
-/** Rows of the expiry table from the listing; CA bundles count by their first certificate. */
-export function parseCertListing(host: string, text: string, now: Date): { rows: CertRow[]; problems: string[] } {
+/**
+ * Rows of the expiry table from the listing; CA bundles count by their first
+ * certificate. `backdate`: the roles' notBefore backdate (backdateSeconds of
+ * the inventory's leafTtl), so states match what serve and status say.
+ */
+export function parseCertListing(host: string, text: string, now: Date, backdate = 0): { rows: CertRow[]; problems: string[] } {
   const rows: CertRow[] = [];
   const problems: string[] = [];
   const parts = text.split(new RegExp(`^${CERT_MARK}`, "m")).filter((p) => p.trim() !== "");
@@ -99,7 +103,7 @@ export function parseCertListing(host: string, text: string, now: Date): { rows:
         isCa: f.isCa,
         notAfter: f.notAfter.toISOString(),
         residualSeconds: Math.floor((f.notAfter.getTime() - now.getTime()) / 1000),
-        state: lifeState(now, f.notBefore, f.notAfter),
+        state: stateOf(now, certLife(f.notBefore, f.notAfter, { backdate })),
       });
     } catch (err) {
       problems.push(`${file}: not a readable certificate (${errorMessage(err)})`);
@@ -185,7 +189,7 @@ async function checkHost(inv: Inventory, host: Host, opts: CheckOptions): Promis
   try {
     add("agent", curlVerdict(await session.exec(sh(`${CURL} ${shellQuote(opts.paths.agentUrl)}`))));
     const listing = await session.exec(sh(certListingScript(opts.paths.certDir)));
-    const { rows, problems } = parseCertListing(host.name, listing.stdout, (opts.now ?? (() => new Date()))());
+    const { rows, problems } = parseCertListing(host.name, listing.stdout, (opts.now ?? (() => new Date()))(), backdateSeconds(inv.leafTtl));
     add("certificates", certificatesVerdict(rows, problems));
     if (host.role === "etcd") {
       const r = await session.exec(sh(etcdCommand(host, opts.paths.certDir)));
@@ -201,6 +205,46 @@ async function checkHost(inv: Inventory, host: Host, opts: CheckOptions): Promis
   } catch (err) {
     add("ssh", { ok: false, detail: errorMessage(err) });
     return { items, certs: [] };
+  } finally {
+    session.close();
+  }
+}
+
+/** What `gateHost` needs: the same SSH settings and host paths as `check`. */
+export interface GateOptions {
+  ssh: SshSettings;
+  knownHosts: KnownHosts;
+  paths: HostPaths;
+}
+
+/**
+ * The health gate `hak-deploy apply` waits on after deploying one host of a
+ * quorum role, before touching the next: on an etcd host, every member
+ * answers `endpoint status --cluster` and they agree on a leader; on a
+ * control-plane host, that host's own apiserver answers /readyz (by its own
+ * address: the load balancers holding the virtual IP are deployed later).
+ * Other roles have no gate (ok).
+ */
+export async function gateHost(inv: Inventory, host: Host, opts: GateOptions): Promise<{ ok: boolean; detail: string }> {
+  if (host.role !== "etcd" && host.role !== "controlplane") return { ok: true, detail: "no gate for this role" };
+  let session: SshSession;
+  try {
+    session = await SshSession.connect({ name: host.name, address: host.address }, opts.ssh, opts.knownHosts);
+  } catch (err) {
+    return { ok: false, detail: `ssh: ${errorMessage(err)}` };
+  }
+  const sh = (script: string) => remoteShell(script, opts.ssh.user);
+  try {
+    if (host.role === "etcd") {
+      const r = await session.exec(sh(etcdCommand(host, opts.paths.certDir)));
+      return etcdVerdict(r.stdout, r.stderr, r.code, etcdClientUrls(inv));
+    }
+    const ca = shellQuote(posix.join(opts.paths.certDir, "kubernetes-ca.crt"));
+    const url = `${hostUrl("https", host.address, inv.apiPort)}/readyz`;
+    const v = curlVerdict(await session.exec(sh(`${CURL} --cacert ${ca} ${shellQuote(url)}`)));
+    return { ok: v.ok, detail: `${url}: ${v.detail}` };
+  } catch (err) {
+    return { ok: false, detail: `ssh: ${errorMessage(err)}` };
   } finally {
     session.close();
   }

@@ -4,12 +4,12 @@ import { addInventoryOption, addVaultOptions, exitWith, inventoryFrom, runProgra
 import { parseDuration } from "../common/duration.js";
 import { InputError, readInputFile } from "../common/errors.js";
 import { renderTable } from "../common/table.js";
-import { applyCluster, type ApplyReport } from "./apply.js";
+import { applyCluster, type ApplyOptions, type ApplyReport } from "./apply.js";
 import { checkCluster, DEFAULT_HOST_PATHS, renderCheck, type CheckReport } from "./check.js";
 import { checkKubernetes } from "./kube-check.js";
 import { kubectl } from "./kubectl.js";
 import { binaryPath, imageInfo } from "../common/binaries.js";
-import { checkHostPath, DEFAULT_IDENTITY_CERT_PATH, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
+import { checkHostPath, DEFAULT_AGENT_STATUS_URL, DEFAULT_IDENTITY_CERT_PATH, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
 import { checkHive, HIVE_INVENTORY, HIVE_PLANS, renderHiveStates, writeHive } from "./hive.js";
 import { findHost } from "../common/inventory.js";
 import { clusterPlan, hostPlan, manifestsYaml } from "../plan/index.js";
@@ -69,7 +69,21 @@ function parallelFrom(text: string): number {
   return n;
 }
 
-type EnrollFlags = SshCmdFlags & { secretIdPath: string; secretIdTtl?: string; identityCert: string; force?: boolean };
+/** The apply health gate: SSH as for enrollment, the agent's certificate folder on the hosts. */
+function gateOptionsFrom(o: SshCmdFlags & { gateTimeout: string; certDir: string }): NonNullable<ApplyOptions["gate"]> {
+  const seconds = Number(o.gateTimeout);
+  if (!Number.isInteger(seconds) || seconds < 1) throw new InputError(`not a whole number of seconds: ${JSON.stringify(o.gateTimeout)}`, { where: "--gate-timeout" });
+  const ssh = sshSettingsFrom(o);
+  return {
+    ssh,
+    knownHosts: loadKnownHosts(ssh.knownHostsFile),
+    paths: { ...DEFAULT_HOST_PATHS, certDir: checkHostPath(o.certDir, "--cert-dir") },
+    timeoutMs: seconds * 1000,
+    intervalMs: 5000,
+  };
+}
+
+type EnrollFlags = SshCmdFlags & { secretIdPath: string; secretIdTtl?: string; identityCert: string; agentStatusUrl?: string; force?: boolean };
 
 function enrollOptionsFrom(o: EnrollFlags): EnrollOptions {
   const ssh = sshSettingsFrom(o);
@@ -84,6 +98,7 @@ function enrollOptionsFrom(o: EnrollFlags): EnrollOptions {
     secretIdPath: checkHostPath(o.secretIdPath),
     secretIdTtlSeconds: ttl,
     identityCertPath: checkHostPath(o.identityCert, "--identity-cert"),
+    agentStatusUrl: o.agentStatusUrl,
     force: o.force ?? false,
     parallel: parallelFrom(o.parallel),
     onProgress: progress,
@@ -95,28 +110,44 @@ function addEnrollOptions(cmd: Command): Command {
     .option("--secret-id-path <path>", "the agent's secret-ID file on the hosts", DEFAULT_SECRET_ID_PATH)
     .option("--secret-id-ttl <duration>", "shorter secret-ID lifetime than the AppRole role's (e.g. 15m)")
     .option("--identity-cert <path>", "the agent's host identity certificate on the hosts; a host with a valid one is not enrolled", DEFAULT_IDENTITY_CERT_PATH)
-    .option("--force", "enroll hosts that already hold a valid host identity too");
+    .option("--agent-status-url <url>", "the agent's /status as seen on the hosts; a host whose agent holds a Vault token is not enrolled", DEFAULT_AGENT_STATUS_URL)
+    .option("--force", "enroll hosts that already hold a valid host identity (or a token) too");
 }
 
 export function renderEnroll(results: EnrollResult[]): string {
   const table = renderTable(
     ["HOST", "ADDRESS", "RESULT", "DETAIL"],
-    results.map((r) => [r.host, r.address, r.identityValidUntil ? "skipped" : r.ok ? "enrolled" : "FAILED", enrollDetail(r)]),
+    results.map((r) => [r.host, r.address, r.identityValidUntil || r.agentTokenValidUntil ? "skipped" : r.ok ? "enrolled" : "FAILED", enrollDetail(r)]),
   );
   const failed = results.filter((r) => !r.ok).length;
-  const skipped = results.filter((r) => r.identityValidUntil).length;
+  const skipped = results.filter((r) => r.identityValidUntil || r.agentTokenValidUntil).length;
   return `${table}\n\n${results.length - failed - skipped} enrolled, ${skipped} skipped, ${failed} failed`;
 }
 
 function enrollDetail(r: EnrollResult): string {
   if (r.identityValidUntil) return `holds a valid host identity until ${r.identityValidUntil}`;
+  if (r.agentTokenValidUntil) return `its agent holds a Vault token until ${r.agentTokenValidUntil} (renews its identity itself)`;
   if (!r.ok) return (r.error ?? "").replace(/\n\s*/g, " ");
   return `${r.file ?? ""}${r.expiresAt ? `, usable once until ${r.expiresAt}` : ""}`;
 }
 
 function renderApply(r: ApplyReport): string {
+  if (r.dryRun) {
+    const b = r.bootstrap;
+    return [
+      ...(r.preflight ?? []).map((c) => `ok     preflight ${c.check} ${c.target}: ${c.detail}`),
+      ...(b ? [`would  vault: ${b.create} to create, ${b.update} to update, ${b.delete} to delete (hak-pki bootstrap --dry-run shows each)`] : []),
+      ...r.steps.map((s) => `would  ${s.role.padEnd(12)} ${s.hosts.join(",")}: ${s.colmena.map((c) => `colmena ${c.argv.join(" ")}`).join(", then ")}`),
+      "dry run: nothing was changed",
+    ].join("\n");
+  }
   const lines = r.steps.map((s) => {
-    const colmena = s.colmena ? `colmena ${s.colmena.argv.join(" ")} -> ${s.colmena.exitCode === 0 ? "ok" : `exit ${s.colmena.exitCode ?? s.colmena.signal}`}` : "colmena not run";
+    const colmena =
+      s.colmena.length > 0
+        ? s.colmena
+            .map((c) => `colmena ${c.argv.join(" ")} -> ${c.exitCode === 0 ? "ok" : `exit ${c.exitCode ?? c.signal}`}${c.gate ? `, gate ${c.gate.ok ? "passed" : `FAILED (${c.gate.detail})`}` : ""}`)
+            .join("; ")
+        : "colmena not run";
     const enrolled = s.enrollment ? `enrolled ${s.enrollment.filter((e) => e.ok).length}/${s.enrollment.length}; ` : "";
     return `${s.ok ? "ok    " : "FAILED"} ${s.role.padEnd(12)} ${s.hosts.join(",")}: ${enrolled}${colmena}`;
   });
@@ -149,7 +180,7 @@ export function buildProgram(): Command {
     }
     const states = writeHive(dir, inv);
     for (const s of states) {
-      print(s.state === "current" ? `${s.path}: already current` : `${s.path}: ${s.state === "missing" ? "written" : "updated"}`);
+      print(s.state === "current" ? `${s.path}: already current` : `${s.path}: ${{ missing: "written", changed: "updated", extra: "removed (no such host)" }[s.state]}`);
     }
     if (states.some((s) => s.state !== "current")) print("a flake sees only files git knows: git add hive/");
   });
@@ -208,7 +239,9 @@ export function buildProgram(): Command {
         addVaultOptions(
           program
             .command("apply")
-            .description("bootstrap Vault, then per role (etcd, controlplane, loadbalancer, worker): enroll its hosts and colmena apply --on @role; stops at the first failure")
+            .description(
+              "bootstrap Vault, then per role (etcd, controlplane, loadbalancer, worker): enroll its hosts and colmena apply; etcd and controlplane one host at a time with a health gate between; stops at the first failure",
+            )
             .argument("[hosts...]", "only these hosts (default: all)")
             .option("--dir <dir>", "the folder holding flake.nix (Colmena runs there)", ".")
             .option("--colmena <bin>", "the colmena binary", "colmena")
@@ -217,6 +250,10 @@ export function buildProgram(): Command {
             .option("--audit-file <path>", "as hak-pki bootstrap --audit-file: the file audit device that must exist")
             .option("--no-cel", "as hak-pki bootstrap --no-cel: classic PKI roles only")
             .option("--no-enroll", "do not enroll (the hosts already have their identity)")
+            .option("--dry-run", "check colmena, SSH and Vault, print what would be done, change nothing")
+            .option("--no-gate", "no health gate between the hosts of etcd and controlplane (still one host at a time)")
+            .option("--gate-timeout <seconds>", "how long one host may take to pass its health gate", "300")
+            .option("--cert-dir <dir>", "where the agent keeps certificates on the hosts (for the gate's etcdctl and curl)", DEFAULT_HOST_PATHS.certDir)
             .option("--json", "the report as JSON (Colmena's output then goes to stderr)"),
         ),
       ),
@@ -224,7 +261,20 @@ export function buildProgram(): Command {
   ).action(
     async (
       names: string[],
-      o: Flags & EnrollFlags & { auditFile?: string; cel: boolean; dir: string; colmena: string; colmenaArg: string[]; bootstrap: boolean; enroll: boolean },
+      o: Flags &
+        EnrollFlags & {
+          auditFile?: string;
+          cel: boolean;
+          dir: string;
+          colmena: string;
+          colmenaArg: string[];
+          bootstrap: boolean;
+          enroll: boolean;
+          dryRun?: boolean;
+          gate: boolean;
+          gateTimeout: string;
+          certDir: string;
+        },
     ) => {
       const inv = inventoryFrom(o);
       const hosts = names.length > 0 ? selectHosts(inv, names).map((h) => h.name) : undefined;
@@ -239,6 +289,8 @@ export function buildProgram(): Command {
           bootstrap: o.bootstrap ? { auditFile: o.auditFile, cel: o.cel ? undefined : false } : false,
           enroll,
           colmenaStdout: o.json ? "stderr" : "inherit",
+          dryRun: o.dryRun,
+          gate: o.gate ? gateOptionsFrom(o) : undefined,
           onProgress: (l) => process.stderr.write(`hak-deploy: ${l}\n`),
         });
         print(o.json ? JSON.stringify(report, null, 2) : renderApply(report));

@@ -31,6 +31,10 @@ export const DEFAULT_SECRET_ID_PATH = SECRET_ID_FILE;
 export const DEFAULT_IDENTITY_CERT_PATH = certFile("host-identity");
 /** An identity that expires sooner than this is not worth keeping: enroll anyway. */
 const IDENTITY_MARGIN_MS = 3600_000;
+/** The agent's /status on the host (its `listen`, nix/lib/paths.nix agentListenAddress). */
+export const DEFAULT_AGENT_STATUS_URL = "http://127.0.0.1:9180/status";
+/** A token this close to its expiry does not count: the agent may not manage to renew its identity with it. */
+const TOKEN_MARGIN_MS = 10 * 60_000;
 
 export interface EnrollOptions {
   ssh: SshSettings;
@@ -47,6 +51,12 @@ export interface EnrollOptions {
    * secret ID, so none is minted (unless `force`).
    */
   identityCertPath?: string;
+  /**
+   * The agent's /status URL as seen on the host. A host whose identity is
+   * not valid but whose agent still holds a Vault token renews its identity
+   * itself: no secret ID is minted for it either (unless `force`).
+   */
+  agentStatusUrl?: string;
   force?: boolean;
   onProgress?: (host: string, message: string) => void;
 }
@@ -65,6 +75,8 @@ export interface EnrollResult {
   destroyedEarlier?: number;
   /** Not enrolled because the agent holds a valid host identity (until this time). */
   identityValidUntil?: string;
+  /** Not enrolled because the agent holds a Vault token (until this time) and renews its identity with it. */
+  agentTokenValidUntil?: string;
 }
 
 interface AppRoleRole {
@@ -128,6 +140,22 @@ async function validIdentity(session: SshSession, host: Host, path: string, user
   }
 }
 
+/**
+ * The agent's own answer, over SSH (curl on the host; NixOS has it in its
+ * base system): its Vault token's expiry when it holds one good for a while
+ * yet. Anything else (no curl, no agent, no token) is "cannot tell": enroll.
+ */
+async function agentToken(session: SshSession, url: string, user: string): Promise<Date | undefined> {
+  const res = await session.exec(remoteShell(`curl -fsS --max-time 3 ${shellQuote(url)} 2>/dev/null || true`, user));
+  try {
+    const doc = JSON.parse(res.stdout) as { vault?: { tokenExpiresAt?: unknown } | null };
+    const at = typeof doc.vault?.tokenExpiresAt === "string" ? new Date(doc.vault.tokenExpiresAt) : undefined;
+    return at && at.getTime() - Date.now() > TOKEN_MARGIN_MS ? at : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A secret ID for one host, bound to its address, usable once. */
 export async function mintSecretId(client: VaultClient, host: Host, ttlSeconds?: number): Promise<SecretIdResponse> {
   const rolePath = `auth/${APPROLE_MOUNT}/role/${authRoleName(host.name)}`;
@@ -181,6 +209,11 @@ export async function enrollHost(client: VaultClient, host: Host, opts: EnrollOp
       if (until) {
         progress(`host key verified; the agent holds a valid host identity until ${until.toISOString()}: nothing to do (--force enrolls anyway)`);
         return { ...base, ok: true, identityValidUntil: until.toISOString() };
+      }
+      const token = await agentToken(session, opts.agentStatusUrl ?? DEFAULT_AGENT_STATUS_URL, opts.ssh.user);
+      if (token) {
+        progress(`host key verified; no valid identity, but the agent holds a Vault token until ${token.toISOString()} and renews it itself: nothing to do (--force enrolls anyway)`);
+        return { ...base, ok: true, agentTokenValidUntil: token.toISOString() };
       }
     }
     progress("host key verified; minting a secret ID");

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
 import { writeFileAtomic } from "../common/fsutil.js";
 import type { Inventory } from "../common/inventory.js";
@@ -17,7 +17,8 @@ import { lineDiff } from "./textdiff.js";
 
 export const HIVE_INVENTORY = join("hive", "inventory.json");
 export const HIVE_PLANS = join("hive", "plans");
-export const HIVE_CLUSTER_PLAN = join(HIVE_PLANS, "cluster.json");
+/** Beside plans/, not in it: a host may be named "cluster". */
+export const HIVE_CLUSTER_PLAN = join("hive", "cluster.json");
 export const HIVE_MANIFESTS = join("hive", "manifests.yaml");
 
 export function hivePlanPath(host: string): string {
@@ -44,19 +45,30 @@ export function hiveFiles(inv: Inventory, planOptions?: PlanOptionsInput): HiveF
 
 export interface HiveFileState {
   path: string;
-  state: "current" | "changed" | "missing";
+  /** "extra": a plan in hive/plans/ for no host of the inventory (the flake would still deploy it). */
+  state: "current" | "changed" | "missing" | "extra";
   /** For changed or missing files: what would change, as a line diff. */
   diff?: string;
 }
 
 /** Compares the hive files in `dir` with what the inventory gives; writes nothing. */
 export function checkHive(dir: string, inv: Inventory, planOptions?: PlanOptionsInput): HiveFileState[] {
-  return hiveFiles(inv, planOptions).map((f) => {
+  const files = hiveFiles(inv, planOptions);
+  const states: HiveFileState[] = files.map((f) => {
     const full = join(dir, f.path);
     if (!existsSync(full)) return { path: f.path, state: "missing", diff: lineDiff("", f.content) };
     const onDisk = readFileSync(full, "utf8");
     return onDisk === f.content ? { path: f.path, state: "current" } : { path: f.path, state: "changed", diff: lineDiff(onDisk, f.content) };
   });
+  // The flake reads every file of hive/plans/: one left from a removed host is a host still deployed.
+  const plansDir = join(dir, HIVE_PLANS);
+  const wanted = new Set(files.map((f) => f.path));
+  if (existsSync(plansDir))
+    for (const name of readdirSync(plansDir).sort()) {
+      const path = join(HIVE_PLANS, name);
+      if (!wanted.has(path)) states.push({ path, state: "extra" });
+    }
+  return states;
 }
 
 /** Writes the files that are not current (atomically, 0644: nothing in them is secret). */
@@ -66,6 +78,7 @@ export function writeHive(dir: string, inv: Inventory, planOptions?: PlanOptions
   for (const f of files) {
     if (states.find((s) => s.path === f.path)?.state !== "current") writeFileAtomic(join(dir, f.path), f.content, { mode: 0o644 });
   }
+  for (const s of states) if (s.state === "extra") rmSync(join(dir, s.path), { force: true });
   return states;
 }
 
@@ -75,6 +88,7 @@ export function renderHiveStates(dir: string, states: HiveFileState[]): string {
     .map((s) => {
       const shown = relative(process.cwd(), join(dir, s.path)) || s.path;
       if (s.state === "current") return `${shown}: current`;
+      if (s.state === "extra") return `${shown}: no such host in the inventory (hak-deploy hive removes it)`;
       return `${shown}: ${s.state === "missing" ? "missing" : "not current (- on disk, + from the inventory)"}\n${s.diff}`;
     })
     .join("\n");

@@ -1,4 +1,7 @@
+import { InputError } from "../common/errors.js";
 import type { Inventory } from "../common/inventory.js";
+import { formatDuration } from "../common/duration.js";
+import { readCaCerts } from "./issued.js";
 import type { VaultClient } from "../common/vault.js";
 import { desiredState } from "./desired.js";
 import { applyPlan, countActions, plan, type Plan, type PlanEntry } from "./reconcile.js";
@@ -12,6 +15,13 @@ export interface BootstrapOptions {
   onStep?: (e: PlanEntry) => void;
   /** Use CEL roles for per-host roles with IP SANs; default: when the server is OpenBao >= 2.3. */
   cel?: boolean;
+  /**
+   * Set not_after_bound / not_before_bound on classic roles; default: when the
+   * server has them (OpenBao >= 2.3.1). False gives the roles HashiCorp Vault
+   * would get (no allowed_ip_sans_cidr either), which the attack suite uses
+   * to show what is left open there.
+   */
+  boundedValidity?: boolean;
 }
 
 /**
@@ -20,12 +30,18 @@ export interface BootstrapOptions {
  * plans the same roles the real run creates. HashiCorp Vault is at 1.x.
  */
 export async function serverHasCel(client: VaultClient): Promise<boolean> {
+  return (await serverFeatures(client)).cel;
+}
+
+/** What the server offers beyond the API shared with HashiCorp Vault (1.x there, so neither). */
+export async function serverFeatures(client: VaultClient): Promise<{ cel: boolean; boundedValidity: boolean; ipSansCidr: boolean }> {
   const s = await client.readBare<{ version?: string }>("sys/seal-status", { token: null });
-  const version = s?.version ?? "";
-  const m = /^(\d+)\.(\d+)/.exec(version);
-  if (!m) return false;
-  const [major, minor] = [Number(m[1]), Number(m[2])];
-  return major > 2 || (major === 2 && minor >= 3);
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(s?.version ?? "");
+  if (!m) return { cel: false, boundedValidity: false, ipSansCidr: false };
+  const v = [Number(m[1]), Number(m[2]), Number(m[3])] as const;
+  const atLeast = (a: number, b: number, c: number) => v[0] !== a ? v[0] > a : v[1] !== b ? v[1] > b : v[2] >= c;
+  // CEL roles came in OpenBao 2.3.0, not_after_bound / not_before_bound in 2.3.1, allowed_ip_sans_cidr in 2.5.0.
+  return { cel: atLeast(2, 3, 0), boundedValidity: atLeast(2, 3, 1), ipSansCidr: atLeast(2, 5, 0) };
 }
 
 /**
@@ -62,13 +78,33 @@ async function activeNode(client: VaultClient): Promise<VaultClient | undefined>
 }
 
 async function reconcile(client: VaultClient, inv: Inventory, opts: BootstrapOptions): Promise<Plan> {
+  const features = await serverFeatures(client);
+  await checkLeafTtlFitsCas(client, inv);
   const desired = desiredState(inv, {
     vaultAddresses: opts.vaultAddresses ?? inv.vault?.addresses ?? client.addresses,
     auditFile: opts.auditFile,
-    cel: opts.cel ?? (await serverHasCel(client)),
+    cel: opts.cel ?? features.cel,
+    boundedValidity: opts.boundedValidity ?? features.boundedValidity,
+    ipSansCidr: opts.boundedValidity ?? features.ipSansCidr,
   });
   const entries = await plan(client, desired);
   const counts = countActions(entries);
   if (!opts.dryRun) await applyPlan(client, entries, opts.onStep);
   return { entries, counts, applied: !opts.dryRun };
+}
+
+/**
+ * A leaf cannot outlive its CA: with leafTtl past a CA's remaining life,
+ * Vault would cut every certificate short (or refuse), so this is bad input.
+ */
+async function checkLeafTtlFitsCas(client: VaultClient, inv: Inventory): Promise<void> {
+  const now = Date.now();
+  for (const ca of await readCaCerts(client)) {
+    const left = Math.floor((ca.facts.notAfter.getTime() - now) / 1000);
+    if (inv.leafTtl > left)
+      throw new InputError(`leafTtl ${formatDuration(inv.leafTtl)} is longer than the ${ca.ca} CA has left (${formatDuration(Math.max(0, left))}, until ${ca.facts.notAfter.toISOString()})`, {
+        where: "inventory leafTtl",
+        fix: "shorten leafTtl, or rotate the CA first",
+      });
+  }
 }

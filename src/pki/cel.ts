@@ -33,6 +33,15 @@ function ipv6Bytes(ip: string): number[] {
 const str = (s: string) => JSON.stringify(s);
 const list = (xs: readonly string[]) => `[${xs.map(str).join(", ")}]`;
 
+/**
+ * The CEL environment sees the CSR's key only as its algorithm name and DER
+ * SubjectPublicKeyInfo, so strength is read from the SPKI's length: 91 bytes
+ * is P-256 (P-224 is 80), 294 bytes is RSA-2048 with e=65537 (RSA-1024 is
+ * 162). Go's parser caps the RSA exponent at 63 bits, so an oversized
+ * exponent could let a modulus of at least ~2000 bits through; nothing weaker.
+ */
+export const MIN_SPKI_BYTES = { ECDSA: 91, RSA: 294 } as const;
+
 /** KeyUsage is a bit mask on the wire: digitalSignature (1) | keyEncipherment (4), as kubeadm's leaves. */
 const KEY_USAGE = 5;
 
@@ -59,8 +68,19 @@ export function celProgram(inv: Inventory, profile: Profile, host: Host): CelPro
       { name: "dns_ok", expression: "parsed_csr.DNSNames.all(d, d in allowed_dns)" },
       { name: "ip_ok", expression: "parsed_csr.IPAddresses.all(i, i in allowed_ips)" },
       { name: "other_ok", expression: "parsed_csr.EmailAddresses.size() == 0 && parsed_csr.URIs.size() == 0" },
-      // A shorter lifetime may be asked for ("ttl": "8h"); never a longer one.
-      { name: "lifetime", expression: `"ttl" in request && duration(string(request.ttl)) < ${ttl} ? duration(string(request.ttl)) : ${ttl}` },
+      {
+        name: "key_ok",
+        expression:
+          `(parsed_csr.PublicKeyAlgorithm == "ECDSA" && size(parsed_csr.RawSubjectPublicKeyInfo) >= ${MIN_SPKI_BYTES.ECDSA}) || ` +
+          `(parsed_csr.PublicKeyAlgorithm == "RSA" && size(parsed_csr.RawSubjectPublicKeyInfo) >= ${MIN_SPKI_BYTES.RSA})`,
+      },
+      // The lifetime is the role's: a requester may not name the end or the start.
+      { name: "dates_ok", expression: `!("not_after" in request && string(request.not_after) != "") && !("not_before" in request && string(request.not_before) != "")` },
+      // A shorter lifetime may be asked for ("ttl": "8h"); never a longer one, nor one ending before it starts.
+      {
+        name: "lifetime",
+        expression: `"ttl" in request && duration(string(request.ttl)) > duration("0s") && duration(string(request.ttl)) < ${ttl} ? duration(string(request.ttl)) : ${ttl}`,
+      },
     ],
     // The certificate is built only once every check passed: CEL evaluates variables eagerly.
     expression: [
@@ -68,6 +88,8 @@ export function celProgram(inv: Inventory, profile: Profile, host: Host): CelPro
       `: !dns_ok ? "a DNS SAN is not allowed by this role (allowed: ${sans.dns.join(", ")})"`,
       `: !ip_ok ? "an IP SAN is not allowed by this role (allowed: ${sans.ip.join(", ") || "none"})"`,
       `: !other_ok ? "email and URI SANs are not allowed"`,
+      `: !key_ok ? "the CSR's key is too weak or of the wrong type (wanted ECDSA P-256 or larger, or RSA of at least 2048 bits)"`,
+      `: !dates_ok ? "not_after and not_before are not accepted: the role fixes the lifetime"`,
       `: ValidationOutput{template: CertTemplate{`,
       `    Subject: PKIX.Name{CommonName: parsed_csr.Subject.CommonName, Organization: ${list(org ? [org] : [])}, OrganizationUnit: ${list([profileOu(profile.name)])}},`,
       `    NotBefore: now - duration("${backdateSeconds(inv.leafTtl)}s"),`,

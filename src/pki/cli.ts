@@ -1,10 +1,11 @@
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { addInventoryOption, addVaultOptions, exitWith, inventoryFrom, runProgram, vaultFrom, type InventoryFlags, type VaultFlags } from "../common/cli.js";
 import { InputError } from "../common/errors.js";
 import { startLocalServer } from "../common/localbao.js";
 import { PROFILE_NAMES } from "../common/profiles.js";
 import { bootstrap } from "./bootstrap.js";
+import { bootstrapPolicy } from "./bootstrap-policy.js";
 import { signProfile, writeCertFiles, writeKubeconfigFile } from "./issue.js";
 import { renderPlan } from "./render-plan.js";
 import { readStatus, renderStatus } from "./status.js";
@@ -30,9 +31,14 @@ export function buildProgram(): Command {
         .option("--audit-file <path>", "file audit device on the Vault server that must exist (OpenBao: declared in its config)")
         .option("--no-cel", "classic PKI roles only, even where OpenBao has CEL roles (IP SANs are then not pinned)")
         .option("-v, --verbose", "list unchanged objects too")
-        .option("--json", "the plan as JSON"),
+        .option("--json", "the plan as JSON")
+        .option("--print-policy", "print the ACL policy of the credential bootstrap runs with, and exit (as root: bao policy write hak-bootstrap -)"),
     ),
-  ).action(async (o: Flags & { dryRun?: boolean; auditFile?: string; verbose?: boolean; json?: boolean; cel: boolean }) => {
+  ).action(async (o: Flags & { dryRun?: boolean; auditFile?: string; verbose?: boolean; json?: boolean; cel: boolean; printPolicy?: boolean }) => {
+    if (o.printPolicy) {
+      print(bootstrapPolicy());
+      return;
+    }
     const inv = inventoryFrom(o);
     const client = vaultFrom(o);
     try {
@@ -118,21 +124,28 @@ export function buildProgram(): Command {
     .description("start it (or reuse it), initialise on first start, unseal, print the environment to use it")
     .option("--state-dir <dir>", "state folder", ".state/bao")
     .option("--port <port>", "API port", "8200")
-    .action(async (o: { stateDir: string; port: string }) => {
+    .option("--env", 'print only the export lines, for eval "$(hak-pki local-server start --env)"; the rest goes to stderr')
+    .action(async (o: { stateDir: string; port: string; env?: boolean }) => {
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 1 || port > 65534) throw new InputError(`not a port: ${o.port}`, { where: "--port" });
       const bao = await startLocalServer({ stateDir: o.stateDir, port, clusterPort: port + 1, detached: true });
       const stateDir = resolve(o.stateDir);
-      print(
-        [
-          `OpenBao is running at ${bao.address} (pid ${bao.pid ?? "?"}); UI: ${bao.address}/ui`,
-          `root token and unseal key: ${stateDir}/init.json (0600); audit log: ${stateDir}/audit.log`,
-          "",
-          `export VAULT_ADDR=${bao.address}`,
-          `export VAULT_CACERT=${bao.caFile}`,
-          `export VAULT_TOKEN=$(node -p 'require("${stateDir}/init.json").root_token')`,
-        ].join("\n"),
-      );
+      const sq = (v: string) => `'${v.replaceAll("'", "'\\''")}'`;
+      const exports = [
+        `export VAULT_ADDR=${sq(bao.address)}`,
+        `export VAULT_CACERT=${sq(bao.caFile ?? "")}`,
+        `export VAULT_TOKEN="$(node -p 'require(process.argv[1]).root_token' ${sq(join(stateDir, "init.json"))})"`,
+      ];
+      const prose = [
+        `OpenBao is running at ${bao.address} (pid ${bao.pid ?? "?"}); UI: ${bao.address}/ui`,
+        `root token and unseal key: ${stateDir}/init.json (0600); audit log: ${stateDir}/audit.log`,
+      ];
+      if (o.env) {
+        process.stderr.write(`${prose.join("\n")}\n`);
+        print(exports.join("\n"));
+        return;
+      }
+      print([...prose, "", `to use it: eval "$(hak-pki local-server start --env)", or:`, ...exports].join("\n"));
     });
   local
     .command("stop")

@@ -4,6 +4,7 @@ import type { Host, HostRole, Inventory } from "../common/inventory.js";
 import { hostCidr } from "../common/ip.js";
 import { backdateSeconds } from "../common/lifetime.js";
 import {
+  HOLDER_URI_TEMPLATE,
   APPROLE_MOUNT,
   CA_COMMON_NAME,
   CA_NAMES,
@@ -62,7 +63,7 @@ export type DesiredKind =
  */
 export interface DesiredObject {
   kind: DesiredKind;
-  /** Stable identity for plans and tests, e.g. "pki-role pki-etcd/roles/etcd-server-etcd1". */
+  /** Stable identity for plans and tests, e.g. "pki-role pki-etcd/roles/etcd-server.etcd1". */
   id: string;
   path: string;
   readPath?: string;
@@ -85,14 +86,30 @@ export interface DesiredOptions {
   auditFile?: string;
   /** The server has OpenBao's CEL roles: per-host roles with IP SANs become CEL roles. */
   cel?: boolean;
+  /**
+   * The server has OpenBao's `not_after_bound` / `not_before_bound` role
+   * fields (>= 2.3.1): a requester cannot choose not_after or not_before.
+   * HashiCorp Vault has no such field and honours a requested not_after up
+   * to the CA's expiry (docs/policies.md says what is left there).
+   */
+  boundedValidity?: boolean;
+  /** The server has OpenBao's `allowed_ip_sans_cidr` role field (>= 2.5.0). */
+  ipSansCidr?: boolean;
 }
+
+/**
+ * Keys every role accepts: ECDSA on P-256 or a larger curve. Classic roles
+ * take one key type, so hak's leaves are EC (kubeadm's ECDSA-P256); CEL roles
+ * also take RSA of 2048 bits or more (cel.ts), never less.
+ */
+export const LEAF_KEY = { type: "ec", minBits: 256 } as const;
 
 export function roleKeyUsage(): string[] {
   return ["DigitalSignature", "KeyEncipherment"];
 }
 
 /** The Vault role of a profile, for one host (per-host profiles) or shared. */
-export function pkiRoleFields(inv: Inventory, profile: Profile, host: Host | undefined): Record<string, unknown> {
+export function pkiRoleFields(inv: Inventory, profile: Profile, host: Host | undefined, opts: { boundedValidity?: boolean; ipSansCidr?: boolean } = {}): Record<string, unknown> {
   const sans = profile.sans(inv, host);
   const cn = profile.commonName(host);
   const names = [...new Set([cn, ...sans.dns])];
@@ -108,13 +125,21 @@ export function pkiRoleFields(inv: Inventory, profile: Profile, host: Host | und
     // CNs like system:node:worker1 are not hostnames; names are still pinned by allowed_domains.
     enforce_hostnames: false,
     allow_ip_sans: sans.ip.length > 0,
-    allowed_uri_sans: [],
+    // Shared profiles: each holder may name itself (and only itself), so serve can tell holders apart.
+    allowed_uri_sans: profile.perHost ? [] : [HOLDER_URI_TEMPLATE],
+    allowed_uri_sans_template: !profile.perHost,
     allowed_other_sans: [],
     server_flag: profile.usage !== "client",
     client_flag: profile.usage !== "server",
     code_signing_flag: false,
     email_protection_flag: false,
-    key_type: "any",
+    // No SAN kind a profile does not use, no extra usage, no policy OIDs, no CA bit.
+    allowed_user_ids: [],
+    ext_key_usage_oids: [],
+    policy_identifiers: [],
+    basic_constraints_valid_for_non_ca: false,
+    key_type: LEAF_KEY.type,
+    key_bits: LEAF_KEY.minBits,
     key_usage: roleKeyUsage(),
     ext_key_usage: [],
     organization: org ? [org] : [],
@@ -123,10 +148,16 @@ export function pkiRoleFields(inv: Inventory, profile: Profile, host: Host | und
     max_ttl: inv.leafTtl,
     not_before_duration: backdateSeconds(inv.leafTtl),
     use_csr_common_name: true,
-    use_csr_sans: true,
+    // A profile without SANs takes none from the CSR: Vault would otherwise accept an
+    // email SAN whose domain part is the CN (root@system:kube-proxy).
+    use_csr_sans: sans.dns.length + sans.ip.length > 0,
     require_cn: true,
     no_store: false,
     generate_lease: false,
+    // Without these a requester's not_after beats max_ttl, up to the CA's own expiry.
+    ...(opts.boundedValidity ? { not_after_bound: "forbid", not_before_bound: "forbid" } : {}),
+    // OpenBao >= 2.5 pins IP SANs on classic roles too (where CEL roles are not used).
+    ...(opts.ipSansCidr ? { allowed_ip_sans_cidr: sans.ip.map(hostCidr) } : {}),
   };
 }
 
@@ -197,7 +228,7 @@ function pkiMountObjects(ca: CaName, opts: DesiredOptions): DesiredObject[] {
   ];
 }
 
-function roleObjects(inv: Inventory, cel: boolean): DesiredObject[] {
+function roleObjects(inv: Inventory, cel: boolean, bounds: { boundedValidity: boolean; ipSansCidr: boolean }): DesiredObject[] {
   const out: DesiredObject[] = [];
   for (const name of PROFILE_NAMES) {
     const profile = PROFILES[name];
@@ -219,7 +250,7 @@ function roleObjects(inv: Inventory, cel: boolean): DesiredObject[] {
         kind: "pki-role",
         id: `pki-role ${mount}/roles/${role}`,
         path: `${mount}/roles/${role}`,
-        fields: pkiRoleFields(inv, profile, host),
+        fields: pkiRoleFields(inv, profile, host, bounds),
         host: host?.name,
       });
     }
@@ -329,7 +360,7 @@ export function desiredState(inv: Inventory, opts: DesiredOptions): DesiredState
       createOnly: true,
     },
   );
-  objects.push(...roleObjects(inv, opts.cel ?? false));
+  objects.push(...roleObjects(inv, opts.cel ?? false, { boundedValidity: opts.boundedValidity ?? false, ipSansCidr: opts.ipSansCidr ?? false }));
   for (const p of PRINCIPALS) {
     objects.push({
       kind: "policy",

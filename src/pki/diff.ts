@@ -1,3 +1,5 @@
+import { formatDuration } from "../common/duration.js";
+
 /**
  * Compares the fields hak owns with what Vault reads back. Pure. Vault
  * normalises on write (durations to seconds, empty lists to null, lists in
@@ -59,11 +61,59 @@ export function diffFields(desired: Record<string, unknown>, actual: Record<stri
   return out;
 }
 
-/** "allowed_domains: [a] -> [a, b]" for a plan line; long values are shortened. */
-export function describeDiff(d: FieldDiff): string {
-  const show = (v: unknown) => {
-    const s = JSON.stringify(v ?? null);
-    return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+/** Fields that hold a lifetime: shown as "30d", not 2592000. */
+const DURATION_FIELD = /(^|_)(ttl|duration|period|interval|max_age)$/;
+
+/** How much of a long value is shown around where the two sides start and stop differing. */
+const CONTEXT = 24;
+const SHORT = 80;
+
+function showValue(field: string, v: unknown): string {
+  const n = normalize(v);
+  if (DURATION_FIELD.test(field) && typeof n === "number") return formatDuration(n);
+  return JSON.stringify(v ?? null);
+}
+
+/**
+ * The part of two long texts that differs, with a little context on each
+ * side: "…duration(\"300s\")…" -> "…duration(\"2592000s\")…". Two CEL
+ * programs that differ in one literal no longer print as the same 77
+ * characters.
+ */
+export function differingWindow(a: string, b: string, context = CONTEXT): [string, string] {
+  let p = 0;
+  while (p < a.length && p < b.length && a[p] === b[p]) p++;
+  let q = 0;
+  while (q < a.length - p && q < b.length - p && a[a.length - 1 - q] === b[b.length - 1 - q]) q++;
+  const cut = (s: string) => {
+    const start = Math.max(0, p - context);
+    const end = Math.min(s.length, s.length - q + context);
+    return `${start > 0 ? "…" : ""}${s.slice(start, end)}${end < s.length ? "…" : ""}`;
   };
-  return `${d.field}: ${show(d.from)} -> ${show(d.to)}`;
+  return [cut(a), cut(b)];
+}
+
+/**
+ * One plan line: "ttl: 5m -> 30d", "allowed_domains: + evil.example", or
+ * the differing part of two long values. Durations read as durations; lists
+ * say what was added and removed; nothing is cut where the change is.
+ */
+export function describeDiff(d: FieldDiff): string {
+  const from = showValue(d.field, d.from);
+  const to = showValue(d.field, d.to);
+  if (from.length + to.length <= SHORT * 2 && from.length <= SHORT && to.length <= SHORT) return `${d.field}: ${from} -> ${to}`;
+  const a = normalize(d.from);
+  const b = normalize(d.to);
+  const list = (x: unknown) => (Array.isArray(x) ? x : x === undefined ? [] : undefined);
+  const la = list(a);
+  const lb = list(b);
+  if (la && lb && [...la, ...lb].every((x) => typeof x !== "object")) {
+    const key = (x: unknown) => JSON.stringify(x);
+    const added = lb.filter((x) => !la.some((y) => key(y) === key(x)));
+    const removed = la.filter((x) => !lb.some((y) => key(y) === key(x)));
+    const parts = [...added.map((x) => `+ ${String(x)}`), ...removed.map((x) => `- ${String(x)}`)];
+    return `${d.field}: ${parts.join(", ")} (${la.length} -> ${lb.length} entries)`;
+  }
+  const [wa, wb] = differingWindow(from, to);
+  return `${d.field}: ${wa} -> ${wb}`;
 }

@@ -1,5 +1,5 @@
 import { mapLimit } from "../common/async.js";
-import { CA_NAMES, PKI_MOUNT, profileFromOu, type CaName } from "../common/names.js";
+import { CA_NAMES, hostFromUris, PKI_MOUNT, profileFromOu, type CaName } from "../common/names.js";
 import { isProfileName, PROFILES, type ProfileName } from "../common/profiles.js";
 import type { VaultClient } from "../common/vault.js";
 import { certFacts, type CertFacts } from "../common/x509.js";
@@ -15,7 +15,7 @@ export interface IssuedCert {
   mount: string;
   serial: string;
   profile: ProfileName | undefined;
-  /** The host a per-host certificate belongs to; undefined for shared profiles. */
+  /** The host a per-host certificate belongs to, or the holder a shared one names (holderUri); else undefined. */
   host: string | undefined;
   facts: CertFacts;
   revoked: boolean;
@@ -80,7 +80,8 @@ function leafOf(ca: CaName, mount: string, pem: string, hostNames: ReadonlySet<s
   if (facts.isCa) return null;
   const tag = profileFromOu(facts.organizationalUnit);
   const profile = tag && isProfileName(tag) ? tag : undefined;
-  const host = profile && PROFILES[profile].perHost ? hostOf(facts, hostNames) : undefined;
+  const named = hostFromUris(facts.uri);
+  const host = !profile ? undefined : PROFILES[profile].perHost ? hostOf(facts, hostNames) : named && hostNames.has(named) ? named : undefined;
   return { ca, mount, serial: facts.serial, profile, host, facts, revoked: false };
 }
 

@@ -47,6 +47,8 @@ function containerdToml(opts: PlanOptions): string {
   const runtime = "plugins.'io.containerd.cri.v1.runtime'";
   const q = JSON.stringify;
   // Config version 3: containerd 2.x, what NixOS 26.05 and the local cluster run (1.x reads only version 2).
+  // Every folder containerd or runc writes is named here, under the plan's roots, so several
+  // containerds can share one file system (the local cluster) and nothing lands in a global default.
   return [
     "# containerd for the kubelet (CRI). Written by hak from the host plan.",
     "version = 3",
@@ -56,13 +58,23 @@ function containerdToml(opts: PlanOptions): string {
     "[grpc]",
     `  address = ${q(paths.CONTAINERD_SOCKET)}`,
     "",
+    "[ttrpc]",
+    `  address = ${q(`${paths.CONTAINERD_SOCKET}.ttrpc`)}`,
+    "",
+    "[plugins.'io.containerd.internal.v1.opt']",
+    `  path = ${q(`${paths.CONTAINERD_ROOT_DIR}/opt`)}`,
+    "",
     `[${images}]`,
     `  snapshotter = ${q(opts.containerd.snapshotter)}`,
     "",
     `[${images}.pinned_images]`,
     `  sandbox = ${q(opts.containerd.sandboxImage)}`,
     "",
-    ...(opts.containerd.restrictOomScoreAdj ? [`[${runtime}]`, "  restrict_oom_score_adj = true", ""] : []),
+    `[${runtime}]`,
+    // Pod network namespaces under containerd's state folder, not the global /var/run/netns.
+    "  netns_mounts_under_state_dir = true",
+    ...(opts.containerd.restrictOomScoreAdj ? ["  restrict_oom_score_adj = true"] : []),
+    "",
     `[${runtime}.containerd]`,
     '  default_runtime_name = "runc"',
     "",
@@ -71,6 +83,7 @@ function containerdToml(opts: PlanOptions): string {
     "",
     `[${runtime}.containerd.runtimes.runc.options]`,
     `  SystemdCgroup = ${systemd}`,
+    `  Root = ${q(`${paths.CONTAINERD_STATE_DIR}/runc`)}`,
     "",
     `[${runtime}.cni]`,
     // bin_dirs: containerd 2.1+ (bin_dir is deprecated there and refused beside it).

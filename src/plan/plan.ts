@@ -1,3 +1,4 @@
+import type { AgentConfigInput } from "../agent/config.js";
 import { InputError } from "../common/errors.js";
 import { findHost, type Host, type Inventory } from "../common/inventory.js";
 import { PROFILES } from "../common/profiles.js";
@@ -5,14 +6,13 @@ import { agentConfig, hostProfiles } from "./agent.js";
 import { controlplanePart } from "./controlplane.js";
 import { etcdPart } from "./etcd.js";
 import { loadbalancerPart } from "./loadbalancer.js";
-import { nodePart, podRoutes } from "./node.js";
+import { CNI_PLUGINS, nodePart, podRoutes } from "./node.js";
 import { resolvePlanOptions, type PlanOptionsInput } from "./options.js";
 import { mergeParts, type Part } from "./part.js";
 import * as paths from "./paths.js";
 import { PLAN_SCHEMA, PLAN_VERSION, type HostPlan, type PlanCertificate, type PlanFile, type PlanService } from "./schema.js";
-import type { AgentConfigInput } from "../agent/config.js";
-import { isNode, nodePodCidrs } from "./topology.js";
 import { clusterPlan } from "./cluster.js";
+import { isNode, nodePodCidrs } from "./topology.js";
 
 /**
  * hostPlan(inventory, host, options): everything one host runs, derived once
@@ -41,7 +41,6 @@ function certificates(inv: Inventory, host: Host): PlanCertificate[] {
   });
 }
 
-
 /**
  * `opts` lay over the inventory's `plan` section (a deployment's choices,
  * e.g. the local cluster's failCgroupV1: false); the plan records no trace of
@@ -60,7 +59,8 @@ export function hostPlan(inv: Inventory, hostName: string, opts?: PlanOptionsInp
   // included: pods talk to the virtual IP).
   parts.push({ routes: podRoutes(inv, host) });
   // The agent's own state; its config file is written by the consumer from `agent`.
-  parts.push({ directories: [{ path: paths.AGENT_STATE_DIR, mode: "0700" }, { path: paths.CERT_DIR, mode: "0755" }, { path: paths.KUBECONFIG_DIR, mode: "0755" }] });
+  // 0711: the services that are not root (etcd, kubernetes, coredns) pass through to their own 0600 files; nobody lists it.
+  parts.push({ directories: [{ path: paths.AGENT_STATE_DIR, mode: "0711" }, { path: paths.CERT_DIR, mode: "0755" }, { path: paths.KUBECONFIG_DIR, mode: "0755" }] });
   const merged = mergeParts(parts);
   const agent = agentConfig(inv, host, o);
   const podCidr = nodePodCidrs(inv).get(host.name);
@@ -78,9 +78,12 @@ export function hostPlan(inv: Inventory, hostName: string, opts?: PlanOptionsInp
       ...(podCidr ? { podCidr } : {}),
     },
     certificates: certificates(inv, host),
+    agentConfigFile: paths.AGENT_CONFIG_FILE,
     agent,
     ...merged,
     services: withNeeds(merged.services, merged.files, agent),
+    cniPlugins: isNode(host) ? [...CNI_PLUGINS] : [],
+    images: isNode(host) ? [o.containerd.sandboxImage] : [],
     pathRoots: [...paths.PATH_ROOTS],
   };
 }

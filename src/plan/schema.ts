@@ -155,6 +155,8 @@ export const hostPlanSchema = z
       })
       .strict(),
     certificates: z.array(certificateSchema),
+    /** Where the consumer writes `agent` on the host (hak-agent's argument). */
+    agentConfigFile: absPath,
     /** The agent's config file as written on the host; parsed by the agent's own schema. */
     agent: z.unknown().superRefine((doc, ctx) => {
       const res = agentConfigSchema.safeParse(doc);
@@ -169,6 +171,10 @@ export const hostPlanSchema = z
     routes: z.array(routeSchema),
     /** Kernel settings (sysctl names to values). */
     sysctl: z.record(z.union([z.string(), z.number()])),
+    /** CNI plugins the consumer puts in the CNI bin folder (nodes; empty elsewhere). */
+    cniPlugins: z.array(name),
+    /** Container images the node's containerd must hold before pods start (the sandbox image). */
+    images: z.array(z.string().min(1)),
     /** Every absolute host path in the plan starts with one of these. */
     pathRoots: z.array(absPath),
   })

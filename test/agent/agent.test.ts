@@ -273,8 +273,8 @@ describe("first-start and input errors", () => {
       process.stderr.write = orig;
     }
     expect(code).toBe(2);
-    expect(err.join("")).toMatch(/vault\.addresses\[0\]: Invalid url/);
-    expect(err.join("")).toMatch(/auth\.roleId: Required/);
+    expect(err.join("")).toMatch(/vault\.addresses\[0\]: not a URL/);
+    expect(err.join("")).toMatch(/auth\.roleId: missing \(required\)/);
   });
 });
 

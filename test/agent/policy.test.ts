@@ -2,7 +2,19 @@ import { describe, expect, it } from "vitest";
 import { seededRandom } from "../helpers/random.js";
 import { latePoint } from "../../src/common/lifetime.js";
 import type { CertFacts } from "../../src/common/x509.js";
-import { addPending, backoffDelay, flushAt, isLate, lifeStart, renewalTime, reuseVerdict, type CertOnDisk, type WantedCert } from "../../src/agent/policy.js";
+import {
+  addPending,
+  backoffDelay,
+  failureKind,
+  flushAt,
+  keepUnwritten,
+  probeDelay,
+  recoveryDelay,
+  renewalTime,
+  reuseVerdict,
+  type CertOnDisk,
+  type WantedCert,
+} from "../../src/agent/policy.js";
 
 
 const H = 3600_000;
@@ -43,18 +55,6 @@ describe("renewalTime", () => {
   });
 });
 
-describe("isLate", () => {
-  it.each([
-    [0, false],
-    [20 * H, false],
-    [24.99 * H, false],
-    [25 * H, true],
-    [29 * H, true],
-    [31 * H, true],
-  ])("30h certificate, %i ms in: late=%s", (ms, late) => {
-    expect(isLate(at(ms), t0, at(30 * H))).toBe(late);
-  });
-});
 
 describe("backoffDelay", () => {
   const s = { min: 1, max: 300 };
@@ -143,13 +143,56 @@ describe("action debouncing", () => {
   });
 });
 
-describe("lifeStart", () => {
+describe("probeDelay and recoveryDelay", () => {
   it.each([
-    ["no record", undefined, 0],
-    ["obtained after the backdated notBefore", at(5 * 60_000), 5 * 60_000],
-    ["recorded before notBefore", at(-H), 0],
-    ["recorded after notAfter (a clock that jumped)", at(31 * H), 0],
-  ])("%s", (_n, obtained, expected) => {
-    expect(lifeStart(t0, at(30 * H), obtained).getTime() - t0.getTime()).toBe(expected);
+    [2, 0, 1000],
+    [2, 0.5, 2000],
+    [2, 0.999, 2998],
+    [1, 0, 500],
+  ])("probe every %is, random %f -> %i ms", (interval, r, ms) => {
+    expect(probeDelay(interval, () => r)).toBe(ms);
+  });
+
+  it("property: a probe comes 0.5-1.5 intervals after the last, so the rate is bounded by 2/interval; recovery within [0, spread)", () => {
+    const rnd = seededRandom(11);
+    for (let i = 0; i < 2000; i++) {
+      const interval = 1 + rnd() * 30;
+      const d = probeDelay(interval, rnd);
+      expect(d).toBeGreaterThanOrEqual(Math.floor(interval * 500));
+      expect(d).toBeLessThanOrEqual(Math.ceil(interval * 1500));
+      const spread = rnd() * 60;
+      const r = recoveryDelay(spread, rnd);
+      expect(r).toBeGreaterThanOrEqual(0);
+      expect(r).toBeLessThanOrEqual(spread * 1000);
+    }
+  });
+});
+
+describe("failureKind", () => {
+  const v = (status: number | undefined, ...errors: string[]) => ({ status, errors });
+  it.each([
+    ["no answer", { local: false, vault: [v(undefined)] }, "unreachable"],
+    ["sealed (503)", { local: false, vault: [v(503)] }, "unreachable"],
+    ["rate-limited (429)", { local: false, vault: [v(429)] }, "unreachable"],
+    ["a node not yet active (500)", { local: false, vault: [v(500, "local node not active but active cluster node not found")] }, "unreachable"],
+    ["a CEL refusal (500)", { local: false, vault: [v(500, "request denied by CEL program")] }, "refused"],
+    ["permission denied (403)", { local: false, vault: [v(403, "permission denied")] }, "refused"],
+    ["a bad request (400)", { local: false, vault: [v(400)] }, "refused"],
+    ["no Vault error at all (a bad owner)", { local: false, vault: [] }, "refused"],
+    ["a full disk", { local: true, vault: [] }, "local"],
+    ["cert login refused, then AppRole had no answer", { local: false, vault: [v(400), v(undefined)] }, "unreachable"],
+  ])("%s -> %s", (_name, facts, kind) => {
+    expect(failureKind(facts)).toBe(kind);
+  });
+});
+
+describe("keepUnwritten", () => {
+  it("keeps a signed certificate that could not be written until its own renewal point (2/3 of its life)", () => {
+    const nb = t0;
+    const na = at(30 * H);
+    expect(keepUnwritten(at(0), nb, na)).toBe(true);
+    expect(keepUnwritten(at(20 * H - 1), nb, na)).toBe(true);
+    expect(keepUnwritten(at(20 * H), nb, na)).toBe(false);
+    expect(keepUnwritten(at(31 * H), nb, na)).toBe(false);
   });
 });

@@ -55,7 +55,7 @@ function item(r: CheckReport, h: string, check: string) {
   return r.items.find((i) => i.host === h && i.check === check);
 }
 
-/** Writes a signed cert as the agent lays files out (nix/lib/paths.nix): <profile>.crt/.key, <ca>-ca.crt. */
+/** Writes a signed cert as the agent lays files out (src/plan/paths.ts): <profile>.crt/.key, <ca>-ca.crt. */
 function install(hostName: string, s: SignedCert, ca: string): void {
   const d = hosts.onHost(hostName, certDir);
   mkdirSync(d, { recursive: true });

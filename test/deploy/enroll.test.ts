@@ -11,6 +11,10 @@ import { KnownHosts, sshSettingsFrom, type SshSettings } from "../../src/deploy/
 import { bootstrap } from "../../src/pki/bootstrap.js";
 import { signProfile } from "../../src/pki/issue.js";
 import { devBao } from "../helpers/bao.js";
+import { pino } from "pino";
+import { Agent } from "../../src/agent/agent.js";
+import { parseAgentConfig } from "../../src/agent/config.js";
+import { agentApp, listenHttp } from "../../src/agent/http.js";
 import { runCli } from "./helpers/cli.js";
 import { loopbackInventory, startSshHosts, type SshHosts } from "./helpers/cluster.js";
 import { makeKey } from "./helpers/sshd.js";
@@ -202,6 +206,41 @@ describe("hak-deploy enroll against real sshd and OpenBao", () => {
     const [forced] = await enrollHosts(root, [host("cp1")], options({ identityCertPath: certPath, force: true }));
     expect(forced!.accessor).toBeDefined();
     expect(before).not.toContain(forced!.accessor);
+  });
+  it("mints nothing for a host without a valid identity whose agent still holds a Vault token; enrolls once the agent cannot tell", async () => {
+    // A real agent for cp1, logged in with AppRole from cp1's address, serving /status on loopback.
+    const adir = join(dir, "cp1-agent");
+    mkdirSync(adir, { recursive: true });
+    const sid = await root.write<{ secret_id: string }>("auth/approle/role/cp1/secret-id", {});
+    writeFileSync(join(adir, "secret-id"), `${sid!.data!.secret_id}\n`, { mode: 0o600 });
+    const cfg = parseAgentConfig({
+      host: "cp1",
+      vault: { addresses: [bao.address], sourceAddress: host("cp1").address },
+      auth: { roleId: approleRoleId(inv.name, "cp1"), secretIdFile: join(adir, "secret-id") },
+      outputs: [{ type: "certificate", name: "host-identity", profile: "host-identity", commonName: "cp1", certFile: join(adir, "id.crt"), keyFile: join(adir, "id.key") }],
+    });
+    const agent = new Agent(cfg, { log: pino({ level: "silent" }) });
+    await agent.pass();
+    expect(agent.login()?.method).toBe("approle");
+    const http = await listenHttp(agentApp(agent, agent.metrics.registry), "127.0.0.1:0");
+    const certPath = join(agentDir, "hak-agent", "certs", "host-identity.crt");
+    try {
+      // The identity the enrollment looks at is not valid (another host's), as after an outage that outlived it.
+      writeFileSync(sshds.cp1!.hostPath(certPath), (await signProfile(root, inv, { profile: "host-identity", host: "worker1" })).certPem);
+      const statusUrl = `http://127.0.0.1:${http.port}/status`;
+      const before = await root.list("auth/approle/role/cp1/secret-id");
+      const [skipped] = await enrollHosts(root, [host("cp1")], options({ identityCertPath: certPath, agentStatusUrl: statusUrl }));
+      expect(skipped).toMatchObject({ ok: true, agentTokenValidUntil: agent.login()!.tokenExpiresAt });
+      expect(skipped!.accessor).toBeUndefined();
+      expect(await root.list("auth/approle/role/cp1/secret-id")).toEqual(before);
+      await http.close();
+      const [enrolled] = await enrollHosts(root, [host("cp1")], options({ identityCertPath: certPath, agentStatusUrl: statusUrl }));
+      expect(enrolled!.agentTokenValidUntil).toBeUndefined();
+      expect(enrolled!.accessor).toBeDefined();
+    } finally {
+      await http.close().catch(() => undefined);
+      await agent.session.close();
+    }
   });
   it("works with a hashed known_hosts (ssh-keygen -H) and with the key in ssh-agent", async () => {
     const hashed = join(dir, "known_hosts_hashed");

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
@@ -72,7 +72,7 @@ describe("hak-deploy hive and the plans", () => {
     expect(w.out).toContain("hive/plans/worker1.json: written");
     const plan = JSON.parse(readFileSync(join(hive, "hive", "plans", "etcd3.json"), "utf8")) as { schema: string; version: number; host: { name: string } };
     expect([plan.schema, plan.version, plan.host.name]).toEqual(["hak.plan/v1", 1, "etcd3"]);
-    expect(parseYaml(readFileSync(join(hive, "hive", "plans", "cluster.json"), "utf8")).schema).toBe("hak.cluster-plan/v1");
+    expect(parseYaml(readFileSync(join(hive, "hive", "cluster.json"), "utf8")).schema).toBe("hak.cluster-plan/v1");
     expect(await run(["hive", "-i", demo, "--dir", hive, "--check"])).toMatchObject({ code: 0, out: "13 hive files current\n" });
 
     // The inventory changes (a fourth etcd member): every plan that names the members is stale, the rest is not.
@@ -84,6 +84,17 @@ describe("hak-deploy hive and the plans", () => {
     expect(r.out).toMatch(/hive\/plans\/etcd4\.json: missing/);
     expect(r.out).toContain('+         "--etcd-servers=https://10.240.0.11:2379,https://10.240.0.12:2379,https://10.240.0.13:2379,https://10.240.0.14:2379",');
     expect(r.out).not.toMatch(/loadbalancer1\.json/);
+
+    // A host leaves the inventory: its plan is stale too (the flake deploys every plan in the folder), and hive removes it.
+    const fewer = join(dir, "fewer.yaml");
+    writeFileSync(fewer, readFileSync(demo, "utf8").replace(/^ {2}- \{ name: worker2,.*\n/m, ""));
+    const c = await run(["hive", "-i", fewer, "--dir", hive, "--check"]);
+    expect(c.code).toBe(1);
+    expect(c.out).toContain("hive/plans/worker2.json: no such host in the inventory");
+    const w2 = await run(["hive", "-i", fewer, "--dir", hive]);
+    expect(w2.out).toContain("hive/plans/worker2.json: removed (no such host)");
+    expect(existsSync(join(hive, "hive", "plans", "worker2.json"))).toBe(false);
+    expect((await run(["hive", "-i", fewer, "--dir", hive, "--check"])).code).toBe(0);
   });
 
   it("the committed hive/ is what examples/demo-cluster.yaml gives (else: run hak-deploy hive)", async () => {

@@ -39,9 +39,9 @@ describe("hak-pki bootstrap against a real OpenBao", () => {
     const ids = first.entries.map((e) => e.id);
     expect(ids).toContain("ca pki-etcd");
     // OpenBao >= 2.3: per-host roles with IP SANs are CEL roles; the kubelet client role stays classic.
-    expect(ids).toContain("pki-cel-role pki-etcd/cel/roles/etcd-peer-etcd3");
-    expect(ids).not.toContain("pki-role pki-etcd/roles/etcd-peer-etcd3");
-    expect(ids).toContain("pki-role pki-kubernetes/roles/kubelet-worker2");
+    expect(ids).toContain("pki-cel-role pki-etcd/cel/roles/etcd-peer.etcd3");
+    expect(ids).not.toContain("pki-role pki-etcd/roles/etcd-peer.etcd3");
+    expect(ids).toContain("pki-role pki-kubernetes/roles/kubelet.worker2");
     expect(ids.filter((i) => i.startsWith("policy "))).toHaveLength(6);
     expect(ids.filter((i) => i.startsWith("entity-alias "))).toHaveLength(20);
     const second = await bootstrap(c, demo);
@@ -68,9 +68,9 @@ describe("hak-pki bootstrap against a real OpenBao", () => {
     expect(await vaultSnapshot(c)).toEqual(before);
     expect(changed(plan)).toEqual(
       [
-        "create pki-role pki-kubernetes/roles/kubelet-worker3",
-        "create pki-cel-role pki-kubernetes/cel/roles/kubelet-serving-worker3",
-        "create pki-cel-role pki-identity/cel/roles/host-identity-worker3",
+        "create pki-role pki-kubernetes/roles/kubelet.worker3",
+        "create pki-cel-role pki-kubernetes/cel/roles/kubelet-serving.worker3",
+        "create pki-cel-role pki-identity/cel/roles/host-identity.worker3",
         "create approle-role auth/approle/role/worker3",
         "create approle-role-id auth/approle/role/worker3/role-id",
         "create cert-role auth/cert/certs/worker3",
@@ -93,28 +93,28 @@ describe("hak-pki bootstrap against a real OpenBao", () => {
     const removed = await bootstrap(c, demo);
     expect(changed(removed)).toEqual(
       [
-        "delete pki-role pki-kubernetes/roles/kubelet-worker3",
-        "delete pki-cel-role pki-kubernetes/cel/roles/kubelet-serving-worker3",
-        "delete pki-cel-role pki-identity/cel/roles/host-identity-worker3",
+        "delete pki-role pki-kubernetes/roles/kubelet.worker3",
+        "delete pki-cel-role pki-kubernetes/cel/roles/kubelet-serving.worker3",
+        "delete pki-cel-role pki-identity/cel/roles/host-identity.worker3",
         "delete approle-role auth/approle/role/worker3",
         "delete cert-role auth/cert/certs/worker3",
         "delete entity identity/entity/name/hak-host-worker3",
       ].sort(),
     );
-    expect(await c.read("pki-kubernetes/roles/kubelet-worker3")).toBeUndefined();
+    expect(await c.read("pki-kubernetes/roles/kubelet.worker3")).toBeUndefined();
     expect(changed(await bootstrap(c, demo))).toEqual([]);
   });
 
   it("puts back a role someone edited, and shows what differed", async () => {
     // As the UI does: read the role, change two fields, write it whole.
-    const current = await c.read<Record<string, unknown>>("pki-kubernetes/roles/kubelet-worker1");
-    await c.write("pki-kubernetes/roles/kubelet-worker1", { ...current, allow_any_name: true, organization: ["system:masters"] });
+    const current = await c.read<Record<string, unknown>>("pki-kubernetes/roles/kubelet.worker1");
+    await c.write("pki-kubernetes/roles/kubelet.worker1", { ...current, allow_any_name: true, organization: ["system:masters"] });
     const plan = await bootstrap(c, demo, { dryRun: true });
-    const e = plan.entries.find((x) => x.id === "pki-role pki-kubernetes/roles/kubelet-worker1")!;
+    const e = plan.entries.find((x) => x.id === "pki-role pki-kubernetes/roles/kubelet.worker1")!;
     expect(e.action).toBe("update");
     expect(e.diffs.map((d) => d.field).sort()).toEqual(["allow_any_name", "organization"]);
     await bootstrap(c, demo);
-    const role = await c.read<{ allow_any_name: boolean; organization: string[] }>("pki-kubernetes/roles/kubelet-worker1");
+    const role = await c.read<{ allow_any_name: boolean; organization: string[] }>("pki-kubernetes/roles/kubelet.worker1");
     expect(role).toMatchObject({ allow_any_name: false, organization: ["system:nodes"] });
   });
 
@@ -132,9 +132,9 @@ describe("hak-pki bootstrap against a real OpenBao", () => {
 
   it("on a server without CEL (or with --no-cel) plans classic roles and replaces the CEL ones", async () => {
     const plan = await bootstrap(c, demo, { dryRun: true, cel: false });
-    expect(changed(plan)).toContain("create pki-role pki-etcd/roles/etcd-peer-etcd3");
-    expect(changed(plan)).toContain("delete pki-cel-role pki-etcd/cel/roles/etcd-peer-etcd3");
-    expect(changed(plan).filter((l) => l.includes("kubelet-worker1"))).toEqual([]);
+    expect(changed(plan)).toContain("create pki-role pki-etcd/roles/etcd-peer.etcd3");
+    expect(changed(plan)).toContain("delete pki-cel-role pki-etcd/cel/roles/etcd-peer.etcd3");
+    expect(changed(plan).filter((l) => l.includes("kubelet.worker1"))).toEqual([]);
   });
 
   it("refuses to take over a mount of another type", async () => {
@@ -148,5 +148,15 @@ describe("hak-pki bootstrap against a real OpenBao", () => {
       await oc.close();
       await other.stop();
     }
+  });
+
+  it("refuses a leafTtl longer than a CA has left, naming the field", async () => {
+    // The CAs exist by now (earlier tests) and were made 10 years long: 87600h is more than they have left.
+    const err = await bootstrap(c, parseInventory({ ...demo, leafTtl: "87600h" }), { dryRun: true }).then(
+      () => undefined,
+      (e: unknown) => e as { describe(): string; exitCode: number },
+    );
+    expect(err?.describe()).toMatch(/^inventory leafTtl: leafTtl 3650d is longer than the \S+ CA has left \(/);
+    expect(err?.exitCode).toBe(2);
   });
 });

@@ -133,9 +133,9 @@ describe("a worker's credentials", () => {
     const twice = new VaultClient({ addresses: [bao.address, bao.address], tls: { ca: bao.caPem }, localAddress: "127.0.10.31", token: worker1.token, onRequest: (e) => paths.push(e.path) });
     clients.push(twice);
     await expectStatus(signCsr(twice, { profile: "kubelet-serving", host: "worker1", csrPem: vip.csr, commonName: vip.cn }), [400, 500]);
-    expect(paths).toEqual(["pki-kubernetes/cel/sign/kubelet-serving-worker1"]);
+    expect(paths).toEqual(["pki-kubernetes/cel/sign/kubelet-serving.worker1"]);
     // Nor sign with the classic role of the same name: on OpenBao only the CEL role exists.
-    await expectStatus(worker1.write("pki-kubernetes/sign/kubelet-serving-worker1", { csr: vip.csr }), [400, 403]);
+    await expectStatus(worker1.write("pki-kubernetes/sign/kubelet-serving.worker1", { csr: vip.csr }), [400, 403]);
   });
 
   it("cannot get an etcd peer or apiserver certificate", async () => {
@@ -147,7 +147,7 @@ describe("a worker's credentials", () => {
   });
 
   it("cannot make Vault generate a key, sign verbatim, or read the service-account key", async () => {
-    await expectStatus(worker1.write("pki-kubernetes/issue/kubelet-worker1", { common_name: "system:node:worker1" }), 403);
+    await expectStatus(worker1.write("pki-kubernetes/issue/kubelet.worker1", { common_name: "system:node:worker1" }), 403);
     const { csr } = await csrFor("kubelet", "worker1");
     await expectStatus(worker1.write("pki-kubernetes/sign-verbatim", { csr }), 403);
     await expectStatus(worker1.request("GET", SERVICE_ACCOUNT_PATH), 403);
@@ -162,7 +162,7 @@ describe("an etcd host's credentials", () => {
     await expectStatus(signCsr(etcd1, { profile: "admin", csrPem: admin.csr, commonName: admin.cn }), 403);
     const api = await csrFor("apiserver", "controlplane1");
     await expectStatus(signCsr(etcd1, { profile: "apiserver", host: "controlplane1", csrPem: api.csr, commonName: api.cn }), 403);
-    await expectStatus(etcd1.write("pki-kubernetes/sign/kubelet-worker1", { csr: admin.csr }), 403);
+    await expectStatus(etcd1.write("pki-kubernetes/sign/kubelet.worker1", { csr: admin.csr }), 403);
   });
 });
 
@@ -228,7 +228,7 @@ describe("the audit log", () => {
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l) as { type: string; request?: { path: string; operation: string }; auth?: { metadata?: Record<string, string>; entity_id?: string } });
-    const signs = log.filter((e) => e.type === "request" && e.request?.path === "pki-kubernetes/sign/kubelet-worker1");
+    const signs = log.filter((e) => e.type === "request" && e.request?.path === "pki-kubernetes/sign/kubelet.worker1");
     expect(signs.length).toBeGreaterThanOrEqual(3);
     const refused = log.filter((e) => e.type === "response" && e.request?.path === "pki-kubernetes/sign/super-admin");
     expect(refused.length).toBeGreaterThan(0);

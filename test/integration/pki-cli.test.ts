@@ -44,7 +44,7 @@ describe("hak-pki CLI", () => {
   it("bootstrap --dry-run prints a plan, bootstrap applies it, a second run says no changes", async () => {
     const dry = await hakPki(["bootstrap", "-i", inventory, "--dry-run"]);
     expect(dry.code).toBe(0);
-    expect(dry.out).toMatch(/create\s+pki-cel-role pki-etcd\/cel\/roles\/etcd-server-etcd1/);
+    expect(dry.out).toMatch(/create\s+pki-cel-role pki-etcd\/cel\/roles\/etcd-server\.etcd1/);
     expect(dry.out).toMatch(/planned \(dry run, nothing changed\): 133 to create/);
     expect((await hakPki(["bootstrap", "-i", inventory])).code).toBe(0);
     const again = await hakPki(["bootstrap", "-i", inventory, "--json"]);

@@ -7,8 +7,9 @@ import { nixfmtBinary, nixInstantiate, nixSandbox, parseNixFile, repoNixFiles, t
 /**
  * Every .nix file of the repository parses with Debian's nix-instantiate, and
  * is formatted as nixfmt (RFC 166) formats it. nixfmt is not packaged for
- * Debian; where it is not on PATH the format check is skipped and says so
- * (the parse check always runs).
+ * Debian and is not built here; where it is on PATH (`nix develop` has it)
+ * the format check runs, elsewhere it is skipped and says so (the parse
+ * check always runs).
  */
 
 describe("the repository's Nix files", () => {
@@ -21,20 +22,26 @@ describe("the repository's Nix files", () => {
 
   const files = repoNixFiles();
 
-  it("include the flake, the library, every module, the hive and the package", () => {
+  it("include the flake, the library, every module, the hive, the package and the local evaluation's stand-ins", () => {
     for (const f of [
       "flake.nix",
       "nix/package.nix",
       "nix/hive.nix",
       "nix/lib/default.nix",
+      "nix/lib/npm-lock.nix",
+      "nix/lib/sandbox.nix",
+      "nix/modules/plan.nix",
       "nix/modules/hak-agent.nix",
-      "nix/modules/etcd.nix",
-      "nix/modules/controlplane.nix",
-      "nix/modules/worker.nix",
-      "nix/modules/loadbalancer.nix",
       "nix/modules/vault.nix",
+      "test/nix/stub-nixos.nix",
+      "test/nix/eval-hive.nix",
     ])
       expect(files).toContain(f);
+  });
+
+  it("hold no inventory derivation of their own (the plan is the one source)", () => {
+    for (const gone of ["nix/lib/profiles.nix", "nix/lib/ip.nix", "nix/lib/topology.nix", "nix/lib/outputs.nix", "nix/lib/agent-config.nix"])
+      expect(files).not.toContain(gone);
   });
 
   it("all parse with nix-instantiate --parse", () => {

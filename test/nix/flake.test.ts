@@ -1,7 +1,7 @@
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseInventoryText, type Inventory } from "../../src/common/inventory.js";
+import { loadInventory, type Inventory } from "../../src/common/inventory.js";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
 import { writeHive } from "../../src/deploy/hive.js";
 import { evalNixJson, nixInstantiate, nixPath, nixSandbox, type NixSandbox } from "./nix.js";
@@ -9,10 +9,11 @@ import { evalNixJson, nixInstantiate, nixPath, nixSandbox, type NixSandbox } fro
 /**
  * flake.nix's outputs function, called with stand-ins for its inputs (CI has
  * neither nixpkgs nor Colmena): a fake nixpkgs (only genAttrs and an import
- * that names the system) and a stand-in colmena whose lib.makeHive records
- * what it was given. It checks the wiring: output names, that both hive
- * outputs come from hive/inventory.json, and the message when that file is
- * missing.
+ * that names the system) and a STAND-IN colmena whose lib.makeHive records
+ * what it was given. It checks the wiring: output names, that colmenaHive is
+ * made from the `colmena` hive, which comes from hive/plans, and the message
+ * when the plans are missing. The real makeHive (Colmena 0.4 and main) and
+ * real option types: scripts/nix-eval-hive.sh, locally.
  */
 
 function flakeExpr(flakeDir: string, select: string): string {
@@ -24,10 +25,20 @@ function flakeExpr(flakeDir: string, select: string): string {
         lib.genAttrs = names: f: builtins.listToAttrs (map (n: { name = n; value = f n; }) names);
         legacyPackages = { x86_64-linux = { }; aarch64-linux = { }; };
       };
-      colmenaStandIn = { lib.makeHive = hive: { madeFrom = hive; }; packages = { }; };
+      colmenaStandIn = { lib.makeHive = hive: { madeFrom = hive; }; };
       self = outputs // { inherit outputs; };
       outputs = flake.outputs { inherit self; nixpkgs = fakeNixpkgs; colmena = colmenaStandIn; };
     in ${select}`;
+}
+
+function checkout(sb: NixSandbox, name: string, inv?: Inventory): string {
+  const dir = join(sb.dir, name);
+  mkdirSync(join(dir, "fake-nixpkgs"), { recursive: true });
+  cpSync(join(PROJECT_ROOT, "flake.nix"), join(dir, "flake.nix"));
+  cpSync(join(PROJECT_ROOT, "nix"), join(dir, "nix"), { recursive: true });
+  writeFileSync(join(dir, "fake-nixpkgs", "default.nix"), '{ system }: "nixpkgs for ${system}"\n');
+  if (inv) writeHive(dir, inv);
+  return dir;
 }
 
 describe("flake.nix outputs (inputs replaced by stand-ins)", () => {
@@ -37,21 +48,12 @@ describe("flake.nix outputs (inputs replaced by stand-ins)", () => {
   beforeAll(() => {
     nixInstantiate();
     sb = nixSandbox();
-    const file = join(PROJECT_ROOT, "examples", "demo-cluster.yaml");
-    inv = parseInventoryText(readFileSync(file, "utf8"), file);
-    // A copy of the flake with hive/inventory.json written by `hak-deploy
-    // hive`'s own writer, as an operator's checkout has it.
-    flakeDir = join(sb.dir, "checkout");
-    mkdirSync(flakeDir);
-    cpSync(join(PROJECT_ROOT, "flake.nix"), join(flakeDir, "flake.nix"));
-    cpSync(join(PROJECT_ROOT, "nix"), join(flakeDir, "nix"), { recursive: true });
-    writeHive(flakeDir, inv);
-    mkdirSync(join(flakeDir, "fake-nixpkgs"));
-    writeFileSync(join(flakeDir, "fake-nixpkgs", "default.nix"), '{ system }: "nixpkgs for ${system}"\n');
+    inv = loadInventory(join(PROJECT_ROOT, "examples", "demo-cluster.yaml"));
+    flakeDir = checkout(sb, "checkout", inv);
   });
   afterAll(() => sb?.cleanup());
 
-  it("declares the modules, package, dev shell, lib and both hive outputs", () => {
+  it("declares the host module, the agent and vault modules, package, dev shell, lib and both hive outputs", () => {
     const out = evalNixJson(
       sb,
       flakeExpr(
@@ -61,24 +63,20 @@ describe("flake.nix outputs (inputs replaced by stand-ins)", () => {
           nixosModules = builtins.attrNames outputs.nixosModules;
           packages = builtins.attrNames outputs.packages;
           devShells = builtins.attrNames outputs.devShells;
-          hasMkHive = outputs.lib ? mkHive;
-          etcdInitialCluster = outputs.lib.etcdInitialCluster (
-            outputs.lib.readInventory ${nixPath(join(flakeDir, "hive", "inventory.json"))}
-          );
+          lib = builtins.filter (n: builtins.elem n [ "mkHive" "readPlan" "readPlans" "execStart" ]) (builtins.attrNames outputs.lib);
         }`,
       ),
     );
     expect(out).toEqual({
       outputs: ["colmena", "colmenaHive", "devShells", "lib", "nixosModules", "packages"],
-      nixosModules: ["controlplane", "etcd", "hak-agent", "loadbalancer", "vault", "worker"],
+      nixosModules: ["default", "hak", "hak-agent", "vault"],
       packages: ["aarch64-linux", "x86_64-linux"],
       devShells: ["aarch64-linux", "x86_64-linux"],
-      hasMkHive: true,
-      etcdInitialCluster: "etcd1=https://10.240.0.11:2380,etcd2=https://10.240.0.12:2380,etcd3=https://10.240.0.13:2380",
+      lib: ["execStart", "mkHive", "readPlan", "readPlans"],
     });
   });
 
-  it("builds colmena (0.4) from hive/inventory.json and colmenaHive (0.5) from the same attrset", () => {
+  it("makes colmenaHive with the colmena input's makeHive from the `colmena` hive of hive/plans", () => {
     const out = evalNixJson(
       sb,
       flakeExpr(
@@ -96,14 +94,8 @@ describe("flake.nix outputs (inputs replaced by stand-ins)", () => {
     expect(out.colmena.controlplane2).toEqual({ targetHost: "10.240.0.22", targetUser: "root", tags: ["controlplane"] });
   });
 
-  it("says how to create hive/inventory.json when it is missing", () => {
-    const bare = join(sb.dir, "bare");
-    mkdirSync(bare);
-    cpSync(join(PROJECT_ROOT, "flake.nix"), join(bare, "flake.nix"));
-    cpSync(join(PROJECT_ROOT, "nix"), join(bare, "nix"), { recursive: true });
-    cpSync(join(flakeDir, "fake-nixpkgs"), join(bare, "fake-nixpkgs"), { recursive: true });
-    expect(() => evalNixJson(sb, flakeExpr(bare, "builtins.attrNames outputs.colmena"))).toThrow(
-      /hive\/inventory.json is missing: run `hak-deploy hive/,
-    );
+  it("says how to write hive/plans when it is missing", () => {
+    const bare = checkout(sb, "bare");
+    expect(() => evalNixJson(sb, flakeExpr(bare, "builtins.attrNames outputs.colmena"))).toThrow(/hive\/plans is missing: run `hak-deploy hive/);
   });
 });

@@ -1,5 +1,6 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer as createHttpsServer, type Server } from "node:https";
 import { createServer as createNetServer } from "node:net";
 import { join } from "node:path";
@@ -7,26 +8,26 @@ import { connect as tlsConnect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseInventory, type Inventory } from "../../src/common/inventory.js";
 import { generateKeyPair, x509 } from "../../src/common/x509.js";
-import { evalNixJson, NIX_DIR, nixInstantiate, nixPath, nixSandbox, writeInventoryJson, type NixSandbox } from "./nix.js";
+import { hostPlan } from "../../src/plan/index.js";
 
 /**
- * The load balancers' haproxy configuration, rendered by nix/lib from the
- * inventory exactly as the loadbalancer module hands it to haproxy, run with
- * Debian's real haproxy on loopback: the API virtual IP passes TLS through to
- * the apiservers (the client sees the apiserver's own certificate), and an
+ * The load balancers' haproxy configuration, the file of the load balancer's
+ * plan exactly as nix/modules/plan.nix puts it into /etc, run with Debian's
+ * real haproxy on loopback: the API virtual IP passes TLS through to the
+ * apiservers (the client sees the apiserver's own certificate), and an
  * apiserver whose /readyz fails, or that is down, gets no traffic until it is
  * ready again. The apiservers are small HTTPS servers standing in for
- * kube-apiserver (only /readyz and the TLS handshake matter here).
+ * kube-apiserver (only /readyz and the TLS handshake matter here). One change
+ * to the file: its loopback monitor port (fixed, 8404) becomes a free one, so
+ * parallel test runs do not collide. `haproxy -c` of every planned config:
+ * test/nix/lb-configs.test.ts.
  */
 
-function haproxyConfig(sb: NixSandbox, inv: Inventory): string {
-  const file = writeInventoryJson(sb, `haproxy-${inv.name}`, inv);
-  return evalNixJson(sb, `let lib = import ${nixPath(join(NIX_DIR, "lib"))}; in lib.haproxyConfig (lib.readInventory ${nixPath(file)})`) as string;
-}
-
-function haproxyCheck(cfgFile: string): { status: number | null; output: string } {
-  const res = spawnSync("haproxy", ["-c", "-f", cfgFile], { encoding: "utf8" });
-  return { status: res.status, output: res.stdout + res.stderr };
+async function haproxyConfig(inv: Inventory): Promise<string> {
+  const lb = inv.hosts.find((h) => h.role === "loadbalancer")!;
+  const cfg = hostPlan(inv, lb.name).files.find((f) => f.path.endsWith("/haproxy.cfg"))!.content;
+  expect(cfg).toContain("bind 127.0.0.1:8404");
+  return cfg.replace("bind 127.0.0.1:8404", `bind 127.0.0.1:${await freePort("127.0.0.1")}`);
 }
 
 async function freePort(host: string): Promise<number> {
@@ -99,61 +100,14 @@ async function eventually<T>(what: string, sample: () => Promise<T>, ok: (v: T) 
   throw new Error(`timed out waiting until ${what}; last seen: ${JSON.stringify(last)}`);
 }
 
-describe("haproxy from nix/lib on real haproxy", () => {
-  let sb: NixSandbox;
-  beforeAll(() => {
-    nixInstantiate();
-    sb = nixSandbox();
-  });
-  afterAll(() => sb?.cleanup());
-
-  it("haproxy -c accepts the configuration of IPv4 and IPv6 inventories, and refuses a broken one", () => {
-    const base = {
-      name: "lbcheck",
-      hostDomain: "k8s.local",
-      serviceCidr: "10.32.0.0/24",
-      podCidr: "10.200.0.0/16",
-    };
-    const v4 = parseInventory({
-      ...base,
-      apiVip: "127.0.0.10",
-      hosts: [
-        { name: "etcd1", role: "etcd", address: "127.0.0.11" },
-        { name: "cp1", role: "controlplane", address: "127.0.0.21" },
-        { name: "cp2", role: "controlplane", address: "127.0.0.22" },
-        { name: "lb1", role: "loadbalancer", address: "127.0.0.41" },
-      ],
-    });
-    const v6 = parseInventory({
-      ...base,
-      name: "lbcheck6",
-      apiVip: "::1",
-      apiPort: 16443,
-      hosts: [
-        { name: "etcd1", role: "etcd", address: "fd00::11" },
-        { name: "cp1", role: "controlplane", address: "fd00::21" },
-        { name: "lb1", role: "loadbalancer", address: "fd00::41" },
-      ],
-    });
-    for (const inv of [v4, v6]) {
-      const text = haproxyConfig(sb, inv);
-      const file = join(sb.dir, `${inv.name}.cfg`);
-      writeFileSync(file, text);
-      expect(haproxyCheck(file), text).toMatchObject({ status: 0 });
-      for (const h of inv.hosts.filter((x) => x.role === "controlplane"))
-        expect(text).toContain(`server ${h.name} ${h.address.includes(":") ? `[${h.address}]` : h.address}:${inv.apiPort} check`);
-    }
-    const broken = join(sb.dir, "broken.cfg");
-    writeFileSync(broken, haproxyConfig(sb, v4).replace("mode tcp", "mode tcpp"));
-    expect(haproxyCheck(broken).status).not.toBe(0);
-  });
-
+describe("haproxy from the load balancer's plan on real haproxy", () => {
   describe("end to end on loopback", () => {
     const vip = "127.0.0.10";
     let port: number;
     let inv: Inventory;
     let haproxy: ChildProcess | undefined;
     let haproxyLog = "";
+    let dir: string;
     const apis: Awaited<ReturnType<typeof fakeApiserver>>[] = [];
 
     beforeAll(async () => {
@@ -165,6 +119,7 @@ describe("haproxy from nix/lib on real haproxy", () => {
         apiPort: port,
         serviceCidr: "10.32.0.0/24",
         podCidr: "10.200.0.0/16",
+        vault: { addresses: ["https://127.0.0.5:8200"] },
         hosts: [
           { name: "etcd1", role: "etcd", address: "127.0.0.11" },
           { name: "cp1", role: "controlplane", address: "127.0.0.21" },
@@ -177,8 +132,9 @@ describe("haproxy from nix/lib on real haproxy", () => {
       apis.push(await fakeApiserver("cp1", "127.0.0.21", port));
       apis.push(await fakeApiserver("cp2", "127.0.0.22", port));
       apis[1]!.state.ready = false;
-      const cfg = join(sb.dir, "e2e.cfg");
-      writeFileSync(cfg, haproxyConfig(sb, inv));
+      dir = mkdtempSync(join(tmpdir(), "hak-haproxy-"));
+      const cfg = join(dir, "e2e.cfg");
+      writeFileSync(cfg, await haproxyConfig(inv));
       haproxy = spawn("haproxy", ["-db", "-f", cfg], { stdio: ["ignore", "pipe", "pipe"] });
       haproxy.stdout!.on("data", (d: Buffer) => (haproxyLog += d.toString()));
       haproxy.stderr!.on("data", (d: Buffer) => (haproxyLog += d.toString()));
@@ -187,6 +143,7 @@ describe("haproxy from nix/lib on real haproxy", () => {
     afterAll(async () => {
       haproxy?.kill("SIGTERM");
       await Promise.all(apis.map((a) => a.close()));
+      rmSync(dir, { recursive: true, force: true });
     });
 
     it("passes TLS through to ready apiservers only, and brings one back once /readyz passes", async () => {

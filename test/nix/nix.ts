@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
 import type { Inventory } from "../../src/common/inventory.js";
-import { HIVE_INVENTORY, writeHive } from "../../src/deploy/hive.js";
+import { writeHive } from "../../src/deploy/hive.js";
 
 /**
  * Debian's nix-instantiate (nix-bin 2.8) as the tests use it: pure evaluation
@@ -65,15 +65,29 @@ export function parseNixFile(sb: NixSandbox, file: string): string | undefined {
 }
 
 /**
- * Writes the inventory with `hak-deploy hive`'s own writer (src/deploy/hive.ts)
- * into a folder of its own and returns the path of hive/inventory.json: the
- * Nix side reads exactly the file the deploy side produces.
+ * Writes a hive with `hak-deploy hive`'s own writer (src/deploy/hive.ts) into
+ * a folder of its own and returns that folder: the Nix side reads exactly
+ * the files the deploy side produces (hive/plans/<host>.json).
  */
-export function writeInventoryJson(sb: NixSandbox, name: string, inv: Inventory): string {
+export function writeHiveDir(sb: NixSandbox, name: string, inv: Inventory): string {
   const dir = join(sb.dir, name);
   mkdirSync(dir, { recursive: true });
   writeHive(dir, inv);
-  return join(dir, HIVE_INVENTORY);
+  return join(dir, "hive");
+}
+
+/**
+ * systemd's ExecStart words back from a command line as nix/lib writes it
+ * (each word double-quoted with C escapes, `%%` and `$$` doubled): what
+ * systemd passes the program.
+ */
+export function execWords(cmd: string): string[] {
+  const out: string[] = [];
+  for (const m of cmd.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) {
+    const w = m[1] !== undefined ? m[1].replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c)) : m[2]!;
+    out.push(w.replace(/%%/g, "%").replace(/\$\$/g, "$"));
+  }
+  return out;
 }
 
 /** A Nix string literal (JSON strings are valid Nix strings once `$` is escaped). */

@@ -51,6 +51,15 @@ describe("certificates", () => {
     expect(p.certificates.map((c) => c.profile)).not.toContain("super-admin");
   });
 
+  it("names what a consumer supplies: the agent config file, CNI plugins and images on nodes; a traversable agent folder", () => {
+    expect(byName("worker1").agentConfigFile).toBe("/etc/hak/agent.json");
+    expect(byName("worker1").cniPlugins).toEqual(["bridge", "host-local", "loopback", "portmap"]);
+    expect(byName("controlplane1").images).toEqual(["registry.k8s.io/pause:3.10"]);
+    expect([byName("etcd1").cniPlugins, byName("etcd1").images]).toEqual([[], []]);
+    // Non-root consumers (etcd, kubernetes, coredns) pass through the agent's folder to their own files.
+    expect(byName("etcd1").directories.find((d) => d.path === "/var/lib/hak-agent")?.mode).toBe("0711");
+  });
+
   it("control planes are nodes: kubelet client (system:node:<name>, O=system:nodes), serving and kube-proxy", () => {
     const cp = byName("controlplane2");
     const kubelet = cp.certificates.find((c) => c.profile === "kubelet")!;

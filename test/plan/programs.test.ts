@@ -101,6 +101,14 @@ describe.skipIf(!have("containerd"))("containerd 2 reads config.toml", () => {
     expect(r.out).toContain(`conf_dir = '${join(dir, "worker2")}/etc/cni/net.d'`);
     expect(r.out).not.toMatch(/level=(warning|error)/);
     expect(r.out).toContain("restrict_oom_score_adj = false");
+    const root = join(dir, "worker2");
+    for (const line of [
+      `address = '${root}/run/containerd/containerd.sock.ttrpc'`,
+      `path = '${root}/var/lib/containerd/opt'`,
+      "netns_mounts_under_state_dir = true",
+      `Root = '${root}/run/containerd/runc'`,
+    ])
+      expect(r.out).toContain(line);
     const local = written({ ...hostPlanOf("worker1", { containerd: { restrictOomScoreAdj: true } }) });
     const l = run("containerd", ["--config", fileIn(local, CONTAINERD_CONFIG_FILE), "config", "dump"]);
     expect(l.out).toContain("restrict_oom_score_adj = true");

@@ -1,6 +1,9 @@
-import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { promisify } from "node:util";
+import { parse, stringify } from "yaml";
 import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
 import { AgentMetrics } from "../../src/agent/metrics.js";
@@ -69,6 +72,77 @@ describe("nix/alerts/hak.rules.yml", () => {
     // Labels the annotations template must be labels of the series.
     for (const r of rules.filter((x) => x.expr.includes("hak_fleet_certificate_state"))) {
       for (const m of JSON.stringify(r.annotations).matchAll(/\$labels\.([a-z_]+)/g)) expect(text, `${r.alert}: ${m[1]}`).toMatch(new RegExp(`hak_fleet_certificate_state\\{[^}]*\\b${m[1]}="`));
+    }
+  });
+});
+
+/**
+ * The rules evaluated by Prometheus' own engine (`promtool test rules`, from
+ * the Debian package prometheus that scripts/setup.sh installs): one
+ * certificate goes ok -> late (minute 10) -> expired (minute 30), as the
+ * agent reports it (its late gauge stays 1 once expired) and as serve does
+ * (the state label moves from late to expired). Late fires and keeps firing;
+ * expired fires from expiry on, as long as it lasts.
+ */
+describe("nix/alerts/hak.rules.yml under promtool: late -> expired never goes quiet", () => {
+  it("fires late from the late point on, and expired from notAfter on, both while it lasts", async () => {
+    const agentLabels = { instance: "etcd1:9180", job: "hak-agent", output: "etcd-server" };
+    const fleetLabels = { cluster: "demo", identity: "etcd1", profile: "etcd-server", ca: "etcd", host: "etcd1", role: "etcd" };
+    const sel = (name: string, l: Record<string, string>) => `${name}{${Object.entries(l).map(([k, v]) => `${k}="${v}"`).join(",")}}`;
+    const expand = (text: string, l: Record<string, string>) => text.replace(/\{\{ \$labels\.([a-z_]+) \}\}/g, (_m, k: string) => l[k] ?? "");
+    const expect1 = (alert: string, l: Record<string, string>) => {
+      const r = rules.find((x) => x.alert === alert)!;
+      return {
+        exp_labels: { ...l, ...r.labels },
+        exp_annotations: Object.fromEntries(Object.entries(r.annotations).map(([k, v]) => [k, expand(v, l)])),
+      };
+    };
+    const at = (minute: number, alert: string, firing: boolean, l: Record<string, string>) => ({
+      eval_time: `${minute}m`,
+      alertname: alert,
+      exp_alerts: firing ? [expect1(alert, l)] : [],
+    });
+    const doc = {
+      rule_files: [join(PROJECT_ROOT, "nix", "alerts", "hak.rules.yml")],
+      evaluation_interval: "1m",
+      tests: [
+        {
+          interval: "1m",
+          input_series: [
+            { series: sel("hak_agent_certificate_late", agentLabels), values: "0x10 1x50" },
+            { series: sel("hak_agent_certificate_expired", agentLabels), values: "0x30 1x30" },
+            { series: sel("hak_agent_certificate_expiration_timestamp_seconds", agentLabels), values: "1800x60" },
+            { series: sel("hak_fleet_certificate_state", { ...fleetLabels, state: "late" }), values: "0x10 1x20 0x30" },
+            { series: sel("hak_fleet_certificate_state", { ...fleetLabels, state: "expired" }), values: "0x30 1x30" },
+          ],
+          alert_rule_test: [
+            at(5, "HakAgentCertificateLate", false, agentLabels),
+            at(20, "HakAgentCertificateLate", true, agentLabels),
+            at(20, "HakAgentCertificateExpired", false, agentLabels),
+            // Expired: the late alert does not resolve, the expired one fires at once and stays.
+            at(31, "HakAgentCertificateLate", true, agentLabels),
+            at(31, "HakAgentCertificateExpired", true, agentLabels),
+            at(59, "HakAgentCertificateLate", true, agentLabels),
+            at(59, "HakAgentCertificateExpired", true, agentLabels),
+            at(20, "HakFleetCertificateLate", true, { ...fleetLabels, state: "late" }),
+            at(31, "HakFleetCertificateExpired", true, { ...fleetLabels, state: "expired" }),
+            at(59, "HakFleetCertificateExpired", true, { ...fleetLabels, state: "expired" }),
+          ],
+        },
+      ],
+    };
+    const dir = mkdtempSync(join(tmpdir(), "hak-promtool-"));
+    try {
+      const file = join(dir, "late-expired.test.yml");
+      writeFileSync(file, stringify(doc));
+      const res = await promisify(execFile)("promtool", ["test", "rules", file]).catch((err: { stdout?: string; stderr?: string; code?: unknown }) => {
+        if (err.code === "ENOENT") throw new Error("promtool not found: install the Debian package prometheus (scripts/setup.sh does)");
+        return { stdout: `${err.stdout ?? ""}${err.stderr ?? ""}`, failed: true };
+      });
+      expect(res.stdout, res.stdout).toMatch(/SUCCESS/);
+      expect("failed" in res).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

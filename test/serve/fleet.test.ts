@@ -40,9 +40,11 @@ describe("computeFleet: one state per expected identity and profile", () => {
   it("expects exactly the profiles of each host's role, missing when never signed", () => {
     const inv = smallInventory();
     const fleet = computeFleet(inv, [], now);
+    // Nothing signed at all: every holder of a shared profile lacks it too, on its own row.
     const perHost = fleet.filter((e) => e.holder.kind === "host");
+    expect(perHost).toHaveLength(fleet.length);
     for (const h of inv.hosts) {
-      const want = profilesForRole(h.role).filter((p) => p.perHost).map((p) => p.name).sort();
+      const want = profilesForRole(h.role).map((p) => p.name).sort();
       expect(perHost.filter((e) => e.identity === h.name).map((e) => e.profile).sort()).toEqual(want);
     }
     expect(fleet.every((e) => e.state === "missing")).toBe(true);
@@ -72,9 +74,31 @@ describe("computeFleet: one state per expected identity and profile", () => {
     expect(pool([renewed])).toMatchObject({ state: "late", current: 1, needed: 2 });
     const renewed2 = issued("apiserver-etcd-client", undefined, ago(2), new Date(ago(2).getTime() + life));
     expect(pool([renewed, renewed2, stale]).state).toBe("ok");
-    expect(pool([]).state).toBe("missing");
     expect(pool([issued("apiserver-etcd-client", undefined, ago(70), ago(10))]).state).toBe("expired");
-    expect(pool([]).identity).toBe("controlplane hosts (shared)");
+    expect(pool([renewed]).identity).toBe("controlplane hosts (shared)");
+  });
+
+  it("shows a shared profile per holder when its certificates name the holder", () => {
+    const inv = smallInventory([
+      { name: "w2", role: "worker", address: "127.0.30.32" },
+      { name: "w3", role: "worker", address: "127.0.30.33" },
+    ]);
+    const life = 60 * HOUR;
+    const fresh = (h: string) => issued("kube-proxy", undefined, ago(1), new Date(ago(1).getTime() + life), { holder: h });
+    // w3's agent died: its last kube-proxy certificate expired, while w1 and w2 renewed twice.
+    const certs = [fresh("w1"), fresh("w2"), fresh("w1"), fresh("w2"), issued("kube-proxy", undefined, ago(70), ago(10), { holder: "w3" })];
+    const fleet = computeFleet(inv, certs, now);
+    const kp = fleet.filter((e) => e.profile === "kube-proxy");
+    // cp1 holds kube-proxy too (control planes are nodes) and has no certificate at all.
+    expect(kp.map((e) => `${e.id}=${e.state}`).sort()).toEqual(["cp1/kube-proxy=missing", "w1/kube-proxy=ok", "w2/kube-proxy=ok", "w3/kube-proxy=expired"]);
+    expect(kp.find((e) => e.id === "cp1/kube-proxy")?.holder).toMatchObject({ kind: "host", role: "controlplane" });
+    expect(kp.find((e) => e.id === "w1/kube-proxy")?.holder).toMatchObject({ kind: "host", role: "worker" });
+    expect(fleetRows(fleet)[0]).toMatchObject({ identity: "w3", worst: "expired" });
+    // A holder that never named itself, next to anonymous certificates from before: a pool of the holders left.
+    const mixed = computeFleet(inv, [fresh("w1"), fresh("w2"), issued("kube-proxy", undefined, ago(55), new Date(ago(55).getTime() + life))], now);
+    // cp1 (a control plane, a node too) and w3 never named themselves: a pool of two with one live certificate.
+    expect(mixed.find((e) => e.id === "shared:controlplane/kube-proxy")).toMatchObject({ state: "late", current: 1, needed: 2, holder: { hosts: ["cp1", "w3"] } });
+    expect(mixed.filter((e) => e.profile === "kube-proxy")).toHaveLength(3);
   });
 
   it("sorts worst first, then by time left", () => {

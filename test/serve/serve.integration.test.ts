@@ -118,9 +118,9 @@ describe("hak-pki serve against OpenBao", () => {
     const csr = await createCsr(await generateKeyPair(), { commonName: spec.commonName, dns: spec.dns, ip: spec.ip });
     const attempts: [string, () => Promise<unknown>][] = [
       ["sign", () => signCsr(auditor, { profile: "etcd-server", host: "etcd1", csrPem: csr, commonName: spec.commonName })],
-      ["sign through a CEL role", () => auditor.write("pki-etcd/cel/sign/etcd-server-etcd1", { csr, common_name: spec.commonName })],
-      ["edit a role", () => auditor.write("pki-kubernetes/roles/kubelet-w1", { allowed_domains: ["evil.example"] })],
-      ["edit a CEL role", () => auditor.write("pki-etcd/cel/roles/etcd-server-etcd1", { cel_program: {} })],
+      ["sign through a CEL role", () => auditor.write("pki-etcd/cel/sign/etcd-server.etcd1", { csr, common_name: spec.commonName })],
+      ["edit a role", () => auditor.write("pki-kubernetes/roles/kubelet.w1", { allowed_domains: ["evil.example"] })],
+      ["edit a CEL role", () => auditor.write("pki-etcd/cel/roles/etcd-server.etcd1", { cel_program: {} })],
       ["write a policy", () => auditor.write("sys/policies/acl/hak-auditor", { policy: 'path "*" { capabilities = ["sudo","create","update"] }' })],
       ["mount an engine", () => auditor.write("sys/mounts/evil", { type: "kv" })],
       ["make a secret ID", () => auditor.write("auth/approle/role/etcd1/secret-id", {})],
@@ -162,8 +162,8 @@ describe("hak-pki serve against OpenBao", () => {
     expect(f.get("cp1/apiserver")?.state).toBe("expired");
     expect(f.get("w1/kubelet")?.state).toBe("ok");
     for (const p of ["kubelet", "kubelet-serving", "host-identity"]) expect(f.get(`w2/${p}`)?.state).toBe("missing");
-    // kube-proxy's pool: its holders are the control planes and the workers (both are nodes).
-    expect([...f].find(([id]) => id.startsWith("shared:") && id.endsWith("/kube-proxy"))?.[1].state).toBe("missing");
+    // No kube-proxy certificate signed at all: each holder's own is missing.
+    for (const h of ["w1", "w2"]) expect(f.get(`${h}/kube-proxy`)?.state).toBe("missing");
     // Worst first.
     expect(s.fleet[0]!.state).toBe("expired");
     const serial = f.get("etcd1/etcd-server")!.serial!;
@@ -199,7 +199,7 @@ describe("hak-pki serve against OpenBao", () => {
     const before = await running.monitor.refresh({ drift: true });
     expect(before.driftError).toBeUndefined();
     expect(before.drift?.items).toEqual([]);
-    const path = "pki-kubernetes/roles/kubelet-w1";
+    const path = "pki-kubernetes/roles/kubelet.w1";
     await root.write(path, { allowed_domains: ["system:node:w1", "evil.example"], ttl: "8760h" });
     const after = await running.monitor.refresh({ drift: true });
     const item = after.drift?.items.find((d) => d.id.includes(path));
@@ -245,17 +245,24 @@ describe("hak-pki serve against OpenBao", () => {
       );
       expect(rows.map((r) => r.identity)).toContain("w2");
       expect(rows[0]).toMatchObject({ identity: "cp1", worst: "expired" });
-      expect(rows.find((r) => r.identity === "etcd1")?.cells).toEqual(expect.arrayContaining(["etcd-server=ok", "etcd-peer=renewing", "host-identity=ok"]));
+      expect(rows.find((r) => r.identity === "etcd1")?.cells).toEqual(expect.arrayContaining(["etcd-server=ok", "etcd-peer=soon", "host-identity=ok"]));
       expect(rows.find((r) => r.identity === "w1")?.cells).toEqual(expect.arrayContaining(["kubelet=ok", "host-identity=late"]));
-      expect(rows.find((r) => r.identity === "w2")?.cells).toEqual(["kubelet=missing", "kubelet-serving=missing", "host-identity=missing"]);
+      expect(rows.find((r) => r.identity === "w2")?.cells.sort()).toEqual(["coredns=missing", "host-identity=missing", "kube-proxy=missing", "kubelet-serving=missing", "kubelet=missing"]);
       // Colour follows state: the expired cell is red, the ok one green.
       const bg = (sel: string) => page.locator(sel).first().evaluate((el) => getComputedStyle(el).backgroundColor);
       expect(await bg('tr[data-identity="cp1"] td[data-profile="apiserver"]')).toBe("rgb(198, 40, 40)");
       expect(await bg('tr[data-identity="etcd1"] td[data-profile="etcd-server"]')).toBe("rgb(227, 244, 232)");
+      // Problems first, worst first, each with what to run next; nothing wider than 1280 px.
+      const first = await page.locator(".problems li.problem").first().innerText();
+      expect(first).toMatch(/expired/i);
+      expect(first).toContain("cp1");
+      expect(first).toContain("hak-deploy check cp1");
+      expect(await page.locator('.problems li.problem[data-identity="w2"]').innerText()).toContain("hak-deploy enroll w2");
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
       const shot = await screenshot(page, "fleet-page.png");
       expect(statSync(shot).size).toBeGreaterThan(10_000);
-      expect(await page.locator("section.drift").innerText()).toContain("kubelet-w1");
-    });
+      expect(await page.locator("section.drift").innerText()).toContain("kubelet.w1");
+    }, { width: 1280, height: 800 });
   });
 
   it("`hak-pki serve --once` prints the fleet and exits 1 while identities are missing; bad flags exit 2", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { backdateSeconds, latePoint, lifeState, renewalPoint, signedAt } from "../../src/common/lifetime.js";
+import { backdateSeconds, certLife, latePoint, lifeState, renewalPoint, signedAt, stateOf } from "../../src/common/lifetime.js";
 
 const t = (s: number) => new Date(Date.UTC(2026, 0, 1) + s * 1000);
 
@@ -43,5 +43,33 @@ describe("certificate life", () => {
         last = s;
       }
     }
+  });
+
+  it.each([
+    ["no record", undefined, 0],
+    ["obtained after the backdated notBefore", t(300), 300],
+    ["recorded before notBefore", t(-3600), 0],
+    ["recorded after notAfter (a clock that jumped)", t(31 * 3600), 0],
+  ])("the holder's record of when it got it (%s) counts, inside the validity only", (_n, obtained, expected) => {
+    expect((signedAt(t(0), t(30 * 3600), { obtainedAt: obtained }).getTime() - t(0).getTime()) / 1000).toBe(expected);
+  });
+
+  it("the holder's record wins over the role's backdate", () => {
+    expect(signedAt(t(0), t(3600), { backdate: 300, obtainedAt: t(10) })).toEqual(t(10));
+    expect(signedAt(t(0), t(3600), { backdate: 300 })).toEqual(t(300));
+  });
+
+  it.each([
+    [0, "ok"],
+    [20 * 3600 - 1, "ok"],
+    [20 * 3600, "soon"],
+    [24.99 * 3600, "soon"],
+    [25 * 3600, "late"],
+    [29 * 3600, "late"],
+    [30 * 3600, "expired"],
+  ] as const)("a 30h certificate %i s in is %s, and certLife names the points", (s, want) => {
+    const life = certLife(t(0), t(30 * 3600));
+    expect(life).toEqual({ signedAt: t(0), dueAt: t(20 * 3600), lateAt: t(25 * 3600), expiresAt: t(30 * 3600) });
+    expect(stateOf(t(s), life)).toBe(want);
   });
 });

@@ -4,6 +4,8 @@ import { HOST_ROLES } from "../../src/common/inventory.js";
 import { PRINCIPALS, policyName } from "../../src/common/names.js";
 import { PROFILES, profilesForRole } from "../../src/common/profiles.js";
 import { celCapable, celSignPath, signPath } from "../../src/common/sign.js";
+import { bootstrapPolicyRules } from "../../src/pki/bootstrap-policy.js";
+import { readPolicyFile } from "../../src/pki/desired.js";
 
 /** The paths and capabilities of a policy file. */
 function rules(principal: string): Map<string, string[]> {
@@ -49,5 +51,37 @@ describe("policies", () => {
     const paths = [...rules("operator").keys()];
     expect(paths.some((p) => /exported|\/issue\/|sign-verbatim/.test(p))).toBe(false);
     for (const p of Object.values(PROFILES)) expect(paths).toContain(signPath(p.name, "x").replace(/\/sign\/.*/, "/sign/*"));
+  });
+
+  it("pins every write of the bootstrap credential that could grant more", () => {
+    const rules = bootstrapPolicyRules();
+    const byPath = new Map(rules.map((r) => [r.path, r]));
+    // Policies: exact names, each only with the text of its file.
+    for (const p of PRINCIPALS) expect(byPath.get(`sys/policies/acl/${policyName(p)}`)?.allowed?.policy).toEqual([readPolicyFile(p)]);
+    expect(rules.filter((r) => r.path.startsWith("sys/policies/acl/")).every((r) => !/[*+]/.test(r.path) && r.allowed?.policy)).toBe(true);
+    // Auth roles carry exactly one host policy; entities none.
+    const hostPolicies = HOST_ROLES.map((r) => [policyName(r)]);
+    expect(byPath.get("auth/approle/role/+")?.allowed?.token_policies).toEqual(hostPolicies);
+    expect(byPath.get("auth/cert/certs/+")?.allowed?.token_policies).toEqual(hostPolicies);
+    expect(byPath.get("identity/entity/name/hak-host-*")?.allowed?.policies).toEqual([[]]);
+    // Every sys/ write is an exact path with its type pinned; no token creation, no sys glob.
+    for (const r of rules.filter((x) => x.path.startsWith("sys/") && x.caps.some((c) => c === "create" || c === "update"))) {
+      expect(r.path, r.path).not.toMatch(/[*+]/);
+      expect(r.allowed, r.path).toBeDefined();
+    }
+    expect(rules.some((r) => r.path.startsWith("auth/token"))).toBe(false);
+  });
+
+  it("lets hosts and the operator sign only with the parameters hak sends", () => {
+    for (const principal of [...HOST_ROLES, "operator"] as const) {
+      const text = readFileSync(`policies/${policyName(principal)}.hcl`, "utf8");
+      const blocks = [...text.matchAll(/path "([^"]*\/sign\/[^"]*)" \{([\s\S]*?)\n\}/g)];
+      expect(blocks.length).toBeGreaterThan(0);
+      for (const [, path, body] of blocks) {
+        const params = [...body!.matchAll(/"([a-z_]+)" = /g)].map((m) => m[1]).sort();
+        const expected = ["common_name", "csr", "exclude_cn_from_sans", "format", "ttl", ...(principal === "operator" ? [] : ["uri_sans"])].sort();
+        expect(params, `${principal} ${path}`).toEqual(expected);
+      }
+    }
   });
 });

@@ -10,10 +10,11 @@ import { ALERTING_STATES, type CertState, type FleetEntry } from "./fleet.js";
  * new one; leaving them (renewed) resolves it.
  */
 
-export const ALERT_NAMES: Record<"late" | "expired" | "missing", string> = {
+export const ALERT_NAMES: Record<"late" | "expired" | "missing" | "anomaly", string> = {
   late: "HakFleetCertificateLate",
   expired: "HakFleetCertificateExpired",
   missing: "HakFleetCertificateMissing",
+  anomaly: "HakFleetCertificateAnomaly",
 };
 
 type AlertingState = keyof typeof ALERT_NAMES;
@@ -35,7 +36,7 @@ export type AlertBook = ReadonlyMap<string, ActiveAlert>;
 
 const activeAlertSchema = z.object({
   id: z.string(),
-  state: z.enum(["late", "expired", "missing"]),
+  state: z.enum(["late", "expired", "missing", "anomaly"]),
   startsAt: z.string(),
   labels: z.record(z.string()),
   annotations: z.record(z.string()),
@@ -72,6 +73,8 @@ function describe(e: FleetEntry): string {
       return `${who} has no ${e.profile} certificate: Vault never signed one (host not enrolled or its agent never ran)`;
     case "expired":
       return `the ${e.profile} certificate of ${who} expired at ${e.expiresAt} (serial ${e.serial})`;
+    case "anomaly":
+      return `Vault signed a ${e.profile} certificate for ${who} that no hak role should sign: ${(e.anomalies ?? []).join(" | ")}; revoke it and find the hole (role, policy or a token with more rights)`;
     default:
       return `the ${e.profile} certificate of ${who} should have been renewed at ${e.renewAt}; it expires at ${e.expiresAt} (serial ${e.serial})`;
   }

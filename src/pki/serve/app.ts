@@ -11,6 +11,8 @@ export interface ServeAppDeps {
   snapshot: () => Snapshot;
   registry: Registry;
   refreshSeconds: number;
+  /** Where each host's agent logs ({host} for its name), for the page's next steps; default: the journal. */
+  agentLog?: string;
   /** Snapshot older than this (seconds) makes /healthz fail: the refresh loop is stuck. */
   staleAfterSeconds: number;
   now?: () => Date;
@@ -26,7 +28,7 @@ export function createServeApp(deps: ServeAppDeps): Hono {
 
   app.get("/", (c) => {
     c.header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
-    return c.html(renderFleetPage(deps.snapshot(), { refreshSeconds: deps.refreshSeconds }));
+    return c.html(renderFleetPage(deps.snapshot(), { refreshSeconds: deps.refreshSeconds, agentLog: deps.agentLog }));
   });
 
   app.get("/api/fleet", (c) => c.json(deps.snapshot()));

@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
+import { createLogger } from "../../common/log.js";
 import { addInventoryOption, addVaultOptions, exitWith, inventoryFrom, vaultFrom, type InventoryFlags, type VaultFlags } from "../../common/cli.js";
 import { parseDuration } from "../../common/duration.js";
 import { InputError } from "../../common/errors.js";
@@ -25,6 +26,7 @@ interface ServeFlags extends VaultFlags, InventoryFlags {
   auditFile?: string;
   stateFile?: string;
   once?: boolean;
+  agentLog?: string;
 }
 
 export function parseListen(text: string): { host: string; port: number } {
@@ -59,22 +61,26 @@ export function serveCommand(): Command {
     .option("--external-url <url>", "URL of this page as people reach it (links in alerts)")
     .option("--audit-file <path>", "the file audit device bootstrap was given, so drift checks it too")
     .option("--state-file <path>", "keep the firing alerts here, so a restart neither fires them again nor forgets to resolve them")
+    .option("--agent-log <path>", "where each host's agent logs, {host} for its name (the page's next steps; default: journalctl -u hak-agent)")
     .option("--once", "read once, print the fleet as JSON, exit (1 if anything is late, expired or missing)");
   addInventoryOption(addVaultOptions(cmd));
   cmd.action(async (o: ServeFlags) => {
     const inventory = inventoryFrom(o);
+    // serve runs for weeks: it follows edits of the file (a new leafTtl, a new host) without a restart.
+    const inventoryFile = o.inventory ?? process.env.HAK_INVENTORY;
     const client = vaultFrom(o);
     const listen = parseListen(o.listen);
     const intervalSeconds = positiveSeconds(o.interval, "--interval");
     const driftEvery = Number(o.driftEvery);
     if (!Number.isInteger(driftEvery) || driftEvery < 1) throw new InputError(`not a positive whole number: ${o.driftEvery}`, { where: "--drift-every" });
     if (o.webhookUrl && !/^https?:\/\//.test(o.webhookUrl)) throw new InputError(`not an http(s) URL: ${o.webhookUrl}`, { where: "--webhook-url" });
-    const log = pino({ name: "hak-pki-serve" }, pino.destination(2));
+    // One time format (ISO) as the agent's; readable lines on a terminal, JSON otherwise.
+    const log = createLogger({ name: "hak-pki-serve" });
     const drift = { auditFile: o.auditFile };
     try {
       await warnIfPrivileged(client, log);
       if (o.once) {
-        const monitor = new FleetMonitor({ inventory, client, externalUrl: o.externalUrl ?? "", noDrift: !o.drift, drift, log });
+        const monitor = new FleetMonitor({ inventory, inventoryFile, client, externalUrl: o.externalUrl ?? "", noDrift: !o.drift, drift, log });
         const s = await monitor.refresh();
         process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
         if (s.error || s.fleet.some((e) => ALERTING_STATES.includes(e.state))) exitWith(1);
@@ -82,6 +88,7 @@ export function serveCommand(): Command {
       }
       const running = await startServe({
         inventory,
+        inventoryFile,
         client,
         listen,
         intervalSeconds,
@@ -92,6 +99,7 @@ export function serveCommand(): Command {
         externalUrl: o.externalUrl,
         stateFile: o.stateFile,
         renewTokenSeconds: 3600,
+        agentLog: o.agentLog,
         log,
       });
       log.info({ url: running.url, cluster: inventory.name, hosts: inventory.hosts.length, webhook: o.webhookUrl ?? null }, "serving the fleet view");

@@ -1,6 +1,7 @@
-import { HOST_ROLES, type HostRole, type Inventory } from "../../common/inventory.js";
-import { backdateSeconds, latePoint, lifeState, renewalPoint, signedAt, type LifeState } from "../../common/lifetime.js";
+import { findHost, HOST_ROLES, type HostRole, type Inventory } from "../../common/inventory.js";
+import { backdateSeconds, certLife, stateOf, type LifeState } from "../../common/lifetime.js";
 import { PROFILES, profilesForRole, type ProfileName } from "../../common/profiles.js";
+import { certProblems, expectedCert } from "../conformance.js";
 import type { IssuedCert } from "../issued.js";
 
 /**
@@ -12,12 +13,16 @@ import type { IssuedCert } from "../issued.js";
 /**
  * lifetime.ts's states (ok before the renewal point; soon past it, when the
  * agent should be renewing; late in the last sixth without a newer
- * certificate; expired past notAfter) plus missing: never signed.
+ * certificate; expired past notAfter) plus missing: never signed, and
+ * anomaly: Vault holds a live, unrevoked certificate for this identity that
+ * no hak role should have signed (lifetime past leafTtl, a subject or SAN the
+ * plan does not expect, a CA bit, extra usages). Anomaly outranks everything:
+ * it means a role or policy has a hole, whatever the newest certificate says.
  */
-export type CertState = LifeState | "missing";
+export type CertState = LifeState | "missing" | "anomaly";
 
 /** Every state, worst first. */
-export const CERT_STATES: readonly CertState[] = ["expired", "late", "missing", "soon", "ok"];
+export const CERT_STATES: readonly CertState[] = ["anomaly", "expired", "late", "missing", "soon", "ok"];
 
 /** Worst first: the order of CERT_STATES. */
 export function severity(s: CertState): number {
@@ -25,13 +30,15 @@ export function severity(s: CertState): number {
 }
 
 /** States that raise an alert when an identity enters them. */
-export const ALERTING_STATES: readonly CertState[] = ["late", "expired", "missing"];
+export const ALERTING_STATES: readonly CertState[] = ["late", "expired", "missing", "anomaly"];
 
 /**
  * Who holds an identity. Per-host profiles are held by one host; a shared
  * profile (apiserver-etcd-client, kube-proxy, ...) is signed with the same
- * subject for every host of a role, so a stored certificate does not say which
- * host holds it: those are tracked as one pool per profile.
+ * subject for every host of a role, and its certificate names its holder in a
+ * URI SAN (holderUri, which the role lets a host set to itself only): those
+ * are per host too. Certificates without that name (signed before it
+ * existed) are tracked as one pool per profile for the holders left.
  */
 export type Holder = { kind: "host"; host: string; role: HostRole } | { kind: "shared"; role: HostRole; hosts: string[] };
 
@@ -51,9 +58,11 @@ export interface FleetEntry {
   lateAt?: string;
   /** Seconds until notAfter (negative once expired). */
   secondsLeft?: number;
-  /** Shared pools: how many current certificates exist and how many holders need one. */
+  /** Shared pools: how many unexpired certificates exist and how many holders need one. */
   current?: number;
   needed?: number;
+  /** State "anomaly": each offending certificate, "<serial>: <problem>; <problem>". */
+  anomalies?: string[];
 }
 
 export function sharedLabel(role: HostRole): string {
@@ -69,15 +78,15 @@ function entryFor(id: string, identity: string, holder: Holder, profile: Profile
   const base = { id, identity, holder, profile, ca: PROFILES[profile].ca };
   if (!cert) return { ...base, state: "missing" };
   const { notAfter } = cert.facts;
-  const start = signedAt(cert.facts.notBefore, notAfter, backdate);
+  const life = certLife(cert.facts.notBefore, notAfter, { backdate });
   return {
     ...base,
-    state: lifeState(now, start, notAfter),
+    state: stateOf(now, life),
     serial: cert.serial,
-    issuedAt: start.toISOString(),
+    issuedAt: life.signedAt.toISOString(),
     expiresAt: notAfter.toISOString(),
-    renewAt: renewalPoint(start, notAfter).toISOString(),
-    lateAt: latePoint(start, notAfter).toISOString(),
+    renewAt: life.dueAt.toISOString(),
+    lateAt: life.lateAt.toISOString(),
     secondsLeft: Math.round((notAfter.getTime() - now.getTime()) / 1000),
   };
 }
@@ -113,30 +122,65 @@ export function computeFleet(inv: Inventory, issued: readonly IssuedCert[], now:
   for (const list of byKey.values()) list.sort(newestFirst);
 
   const out: FleetEntry[] = [];
-  const sharedHolders = new Map<ProfileName, { role: HostRole; hosts: string[] }>();
+  // A shared profile may be held by hosts of several roles (kube-proxy: control planes and workers).
+  const sharedHolders = new Map<ProfileName, { name: string; role: HostRole }[]>();
+  /** Live certificates of an identity that depart from its profile; a hole in a role shows here. */
+  const anomaliesOf = (key: string, profile: ProfileName, host: string | undefined): string[] => {
+    const want = expectedCert(inv, profile, host === undefined ? undefined : findHost(inv, host));
+    return (byKey.get(key) ?? [])
+      .filter((c) => c.facts.notAfter.getTime() > now.getTime())
+      .map((c) => ({ c, problems: certProblems(c.facts, want) }))
+      .filter((x) => x.problems.length > 0)
+      .map((x) => `${x.c.serial}: ${x.problems.join("; ")}`);
+  };
+  const flag = (e: FleetEntry, anomalies: string[]): FleetEntry => (anomalies.length > 0 ? { ...e, state: "anomaly", anomalies } : e);
   for (const host of inv.hosts) {
     for (const p of profilesForRole(host.role)) {
       if (p.perHost) {
         const id = `${host.name}/${p.name}`;
-        out.push(entryFor(id, host.name, { kind: "host", host: host.name, role: host.role }, p.name, byKey.get(id)?.[0], now, backdate));
+        const e = entryFor(id, host.name, { kind: "host", host: host.name, role: host.role }, p.name, byKey.get(id)?.[0], now, backdate);
+        out.push(flag(e, anomaliesOf(id, p.name, host.name)));
       } else {
-        const pool = sharedHolders.get(p.name) ?? { role: host.role, hosts: [] };
-        pool.hosts.push(host.name);
-        sharedHolders.set(p.name, pool);
+        const holders = sharedHolders.get(p.name) ?? [];
+        holders.push({ name: host.name, role: host.role });
+        sharedHolders.set(p.name, holders);
       }
     }
   }
-  for (const [profile, { role, hosts }] of sharedHolders) {
-    const certs = byKey.get(`*/${profile}`) ?? [];
-    const live = certs.filter((c) => c.facts.notAfter.getTime() > now.getTime());
-    const needed = hosts.length;
-    const pick = live.length >= needed ? live[needed - 1] : live.length > 0 ? live[live.length - 1] : certs[0];
-    const holder: Holder = { kind: "shared", role, hosts };
+  for (const [profile, holders] of sharedHolders) {
+    // Holders whose certificates name them (holderUri) get their own entry, like a per-host profile.
+    const anonymous = byKey.get(`*/${profile}`) ?? [];
+    const unnamed: string[] = [];
+    const unnamedRoles: HostRole[] = [];
+    for (const { name: h, role: hostRole } of holders) {
+      const own = byKey.get(`${h}/${profile}`);
+      // With no anonymous certificate at all, a holder without its own has none: missing, on its row.
+      if (own || anonymous.length === 0)
+        out.push(flag(entryFor(`${h}/${profile}`, h, { kind: "host", host: h, role: hostRole }, profile, own?.[0], now, backdate), anomaliesOf(`${h}/${profile}`, profile, h)));
+      else {
+        unnamed.push(h);
+        unnamedRoles.push(hostRole);
+      }
+    }
+    // The pool's role: its unnamed holders' (the first one's when they differ), else the profile's first holder's.
+    const role = unnamedRoles[0] ?? holders[0]!.role;
+    const anonymousAnomalies = anomaliesOf(`*/${profile}`, profile, undefined);
+    if (unnamed.length === 0) {
+      // Every holder is named, yet an unnamed certificate that no role should sign exists: show it as its own cell.
+      if (anonymousAnomalies.length > 0)
+        out.push(flag(entryFor(`shared:${role}/${profile}`, sharedLabel(role), { kind: "shared", role, hosts: [] }, profile, anonymous[0], now, backdate), anonymousAnomalies));
+      continue;
+    }
+    // The rest is a pool: certificates signed before holders were named (or by an older agent).
+    const live = anonymous.filter((c) => c.facts.notAfter.getTime() > now.getTime());
+    const needed = unnamed.length;
+    const pick = live.length >= needed ? live[needed - 1] : live.length > 0 ? live[live.length - 1] : anonymous[0];
+    const holder: Holder = { kind: "shared", role, hosts: unnamed };
     const e = entryFor(`shared:${role}/${profile}`, sharedLabel(role), holder, profile, pick, now, backdate);
     // Fewer current certificates than holders: some holder has none; with some
     // present the pool is at best late (someone is without a valid one).
     if (live.length > 0 && live.length < needed && severity(e.state) < severity("late")) e.state = "late";
-    out.push({ ...e, current: live.length, needed });
+    out.push(flag({ ...e, current: live.length, needed }, anonymousAnomalies));
   }
   return sortWorstFirst(out);
 }

@@ -1,6 +1,6 @@
-import type { Inventory } from "../../common/inventory.js";
+import { loadInventory, type Inventory } from "../../common/inventory.js";
 import type { VaultClient } from "../../common/vault.js";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { errorMessage } from "../../common/errors.js";
 import { writeFileAtomic } from "../../common/fsutil.js";
 import { listIssued, type IssuedCache } from "../issued.js";
@@ -28,6 +28,8 @@ export interface Snapshot {
   drift?: DriftReport;
   driftError?: string;
   alerts: ActiveAlert[];
+  /** The inventory file changed but could not be used; the last good one is still in force. */
+  inventoryError?: string;
 }
 
 export interface MonitorLog {
@@ -36,7 +38,14 @@ export interface MonitorLog {
 }
 
 export interface MonitorOptions {
+  /** The inventory at start. */
   inventory: Inventory;
+  /**
+   * The file it came from: re-read whenever it changes (mtime, size or inode),
+   * so a new leafTtl or host shows without a restart and drift compares
+   * against the same inventory bootstrap last used.
+   */
+  inventoryFile?: string;
   /** A read-only client (the auditor policy's token). */
   client: VaultClient;
   /** Alertmanager-compatible webhook receiver; none: alerts only show on the page and in /metrics. */
@@ -67,13 +76,18 @@ export class FleetMonitor {
   private readonly queue: WebhookQueue | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<Snapshot> | undefined;
-  private readonly hostNames: Set<string>;
+  private hostNames: Set<string>;
+  private inv: Inventory;
+  private invStamp: string | undefined;
+  private inventoryError: string | undefined;
   /** Certificates already read from Vault; each refresh fetches only new serials. */
   private readonly issuedCache: IssuedCache = new Map();
   readonly stats: MonitorStats = { refreshes: 0, refreshErrors: 0, webhookDelivered: 0, webhookFailed: 0, alertEvents: 0 };
 
   constructor(private readonly opts: MonitorOptions) {
+    this.inv = opts.inventory;
     this.hostNames = new Set(opts.inventory.hosts.map((h) => h.name));
+    if (opts.inventoryFile) this.invStamp = fileStamp(opts.inventoryFile);
     if (opts.stateFile) this.book = loadBook(opts.stateFile, opts.log);
     const now = this.now();
     this.snap = { cluster: opts.inventory.name, generatedAt: now.toISOString(), error: "not read yet", fleet: [], counts: countByState([]), alerts: [] };
@@ -103,6 +117,33 @@ export class FleetMonitor {
     return this.snap;
   }
 
+  /** The inventory in force (the last good read of inventoryFile). */
+  inventory(): Inventory {
+    return this.inv;
+  }
+
+  /** Re-reads the inventory file if it changed; a bad edit keeps the last good inventory and says why. */
+  private followInventory(): void {
+    const file = this.opts.inventoryFile;
+    if (!file) return;
+    const stamp = fileStamp(file);
+    if (stamp === this.invStamp) return;
+    this.invStamp = stamp;
+    try {
+      const next = loadInventory(file);
+      const hostsChanged = next.hosts.map((h) => h.name).join() !== this.inv.hosts.map((h) => h.name).join();
+      this.inv = next;
+      this.hostNames = new Set(next.hosts.map((h) => h.name));
+      // Cached leaves were mapped to hosts by name: a changed host list maps them again.
+      if (hostsChanged) this.issuedCache.clear();
+      this.inventoryError = undefined;
+      this.opts.log?.info({ file, leafTtl: next.leafTtl, hosts: next.hosts.length }, "inventory changed; serve follows it");
+    } catch (err) {
+      this.inventoryError = `${errorMessage(err)} (serve keeps the inventory it read before)`;
+      this.opts.log?.warn({ file, error: this.inventoryError }, "inventory changed but cannot be used");
+    }
+  }
+
   /** One refresh; concurrent callers share the one in flight. */
   refresh(opts: { drift?: boolean } = {}): Promise<Snapshot> {
     this.running ??= this.doRefresh(opts.drift ?? !this.opts.noDrift).finally(() => {
@@ -113,7 +154,9 @@ export class FleetMonitor {
 
   private async doRefresh(withDrift: boolean): Promise<Snapshot> {
     this.stats.refreshes++;
-    const { inventory: inv, client } = this.opts;
+    this.followInventory();
+    const { client } = this.opts;
+    const inv = this.inv;
     let next: Snapshot;
     try {
       const issued = await listIssued(client, this.hostNames, this.issuedCache);
@@ -125,11 +168,11 @@ export class FleetMonitor {
       // Payloads a down receiver could not take go first, so it sees transitions in order.
       this.queue?.retryParked();
       this.emit(events);
-      next = { cluster: inv.name, generatedAt: now.toISOString(), lastSuccess: now.toISOString(), fleet, counts: countByState(fleet), alerts: [...book.values()], drift: this.snap.drift, driftError: this.snap.driftError };
+      next = { cluster: inv.name, generatedAt: now.toISOString(), lastSuccess: now.toISOString(), fleet, counts: countByState(fleet), alerts: [...book.values()], drift: this.snap.drift, driftError: this.snap.driftError, inventoryError: this.inventoryError };
     } catch (err) {
       // Vault unreachable: keep the last known fleet (and alert book) rather than calling everything missing.
       this.stats.refreshErrors++;
-      next = { ...this.snap, generatedAt: this.now().toISOString(), error: errorMessage(err) };
+      next = { ...this.snap, generatedAt: this.now().toISOString(), error: errorMessage(err), inventoryError: this.inventoryError };
       this.opts.log?.warn({ error: next.error }, "fleet refresh failed");
     }
     if (withDrift) {
@@ -150,7 +193,7 @@ export class FleetMonitor {
     this.stats.alertEvents += events.length;
     for (const e of events) this.opts.log?.info({ status: e.status, alert: e.alert.labels }, `alert ${e.status}`);
     if (!this.queue) return;
-    for (const p of webhookPayloads(events, { cluster: this.opts.inventory.name, externalURL: this.opts.externalUrl })) this.queue.push(p);
+    for (const p of webhookPayloads(events, { cluster: this.inv.name, externalURL: this.opts.externalUrl })) this.queue.push(p);
   }
 
   /** Refreshes now and every intervalMs; drift every driftEvery-th time. */
@@ -177,6 +220,16 @@ export class FleetMonitor {
     if (t) clearTimeout(t);
     await this.running?.catch(() => undefined);
     this.queue?.close();
+  }
+}
+
+/** What changes when a file is rewritten, in place or by rename; "" when it cannot be read. */
+function fileStamp(file: string): string {
+  try {
+    const st = statSync(file);
+    return `${st.mtimeMs}:${st.size}:${st.ino}`;
+  } catch {
+    return "";
   }
 }
 

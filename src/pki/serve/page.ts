@@ -5,6 +5,7 @@ import { CA_NAMES, type CaName } from "../../common/names.js";
 import { PROFILE_NAMES, PROFILES, type ProfileName } from "../../common/profiles.js";
 import { CERT_STATES, fleetRows, type CertState, type FleetEntry } from "./fleet.js";
 import type { Snapshot } from "./monitor.js";
+import { fleetProblems, type NextStepOptions } from "./problems.js";
 
 /**
  * The fleet page: server-rendered HTML, every value escaped by hono's html``
@@ -12,19 +13,22 @@ import type { Snapshot } from "./monitor.js";
  * so it works the same with JavaScript off.
  */
 
+/** The words of /api/fleet and `hak-pki status`, so page, JSON and docs say the same. */
 const STATE_TEXT: Record<CertState, string> = {
+  anomaly: "anomaly",
   expired: "expired",
   late: "late",
   missing: "missing",
-  soon: "renewing",
+  soon: "soon",
   ok: "ok",
 };
 
 const STATE_HELP: Record<CertState, string> = {
+  anomaly: "Vault holds a live certificate no hak role should sign (too long, wrong names or usages): revoke it",
   expired: "past notAfter: whatever uses it is failing",
   late: "in its last sixth of life and not renewed",
   missing: "never signed: host not enrolled or agent never ran",
-  soon: "past the renewal point (2/3); the agent should renew it now",
+  soon: "past its renewal point (2/3 of its life): the agent is renewing it now",
   ok: "valid, renewal not due yet",
 };
 
@@ -40,16 +44,24 @@ function timeText(e: FleetEntry): string {
   return `${shortDuration(e.secondsLeft)} left`;
 }
 
+/** A pool of holders whose certificates do not name them: "2 valid for 3 holders". */
+export function poolText(e: Pick<FleetEntry, "current" | "needed">): string {
+  const holders = `${e.needed} holder${e.needed === 1 ? "" : "s"}`;
+  if (!e.current) return `none valid for ${holders}`;
+  return `${e.current} valid for ${holders}`;
+}
+
 function cell(e: FleetEntry | undefined): HtmlEscapedString | Promise<HtmlEscapedString> {
   if (!e) return html`<td class="na" aria-label="not held">·</td>`;
   const title =
     e.state === "missing"
       ? `${e.profile}: no certificate signed`
       : `${e.profile} serial ${e.serial}\nissued ${e.issuedAt}\nrenew at ${e.renewAt}\nexpires ${e.expiresAt}` +
-        (e.needed !== undefined ? `\n${e.current}/${e.needed} holders have a current certificate` : "");
+        (e.needed !== undefined ? `\n${poolText(e)}; Vault cannot tell which holder has which` : "") +
+        (e.anomalies ? `\nanomaly: ${e.anomalies.join("\n")}` : "");
   return html`<td class="cell s-${e.state}" data-state="${e.state}" data-profile="${e.profile}" title="${title}">
     <span class="st">${STATE_TEXT[e.state]}</span><span class="left">${timeText(e)}</span>${e.needed !== undefined
-      ? html`<span class="pool">${e.current}/${e.needed} current</span>`
+      ? html`<span class="pool">${poolText(e)}</span>`
       : ""}
   </td>`;
 }
@@ -69,12 +81,12 @@ main { padding: 16px 24px 32px; }
 .banner { padding: 10px 14px; border-radius: 6px; margin: 0 0 14px; background: #fdecea; border: 1px solid #f5c2bd; color: #7d1f17; }
 .wrap { overflow-x: auto; background: #fff; border: 1px solid var(--line); border-radius: 8px; }
 table { border-collapse: collapse; width: 100%; }
-th, td { border-bottom: 1px solid var(--line); padding: 6px 8px; text-align: left; vertical-align: top; }
+th, td { border-bottom: 1px solid var(--line); padding: 5px 5px; text-align: left; vertical-align: top; }
 thead th { background: #eef1f5; font-size: 12px; font-weight: 600; color: #334; vertical-align: bottom; }
 thead tr.ca th { font-size: 11px; font-weight: 400; color: var(--muted); text-transform: uppercase; letter-spacing: .05em; border-left: 2px solid #fff; }
 tbody th { white-space: nowrap; font-weight: 600; }
 tbody th .role { display: block; font-weight: 400; color: var(--muted); font-size: 12px; }
-td.cell { min-width: 78px; border-left: 3px solid transparent; }
+td.cell { min-width: 56px; border-left: 3px solid transparent; }
 td.cell .st { display: block; font-weight: 600; text-transform: uppercase; font-size: 11px; letter-spacing: .04em; }
 td.cell .left, td.cell .pool { display: block; font-size: 12px; font-variant-numeric: tabular-nums; }
 td.na { color: #c0c6cf; text-align: center; }
@@ -84,8 +96,19 @@ td.na { color: #c0c6cf; text-align: center; }
 .s-expired { background: var(--expired-bg); color: var(--expired); }
 .s-missing { background: var(--missing-bg); color: var(--missing); }
 td.cell.s-ok { border-left-color: #7cc592; } td.cell.s-soon { border-left-color: #e0b800; }
+.s-anomaly { background: #000; color: #fff; } td.cell.s-anomaly { border-left-color: #000; }
 td.cell.s-late { border-left-color: #e06d00; } td.cell.s-expired { border-left-color: #7f1010; } td.cell.s-missing { border-left-color: #2f2450; }
 section { margin-top: 20px; }
+section.problems { margin: 0 0 16px; }
+.problems ol { margin: 0; padding: 0; list-style: none; background: #fff; border: 1px solid var(--line); border-radius: 8px; }
+.problems li.problem { padding: 6px 10px; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+.problems li.problem:last-child { border-bottom: 0; }
+.problems .st { display: inline-block; min-width: 64px; text-align: center; padding: 0 6px; border-radius: 4px; font-size: 11px; text-transform: uppercase; letter-spacing: .04em; }
+.problems .who { font-weight: 600; }
+.problems .holders, .problems .cause { color: var(--muted); }
+.problems .pc i { font-style: normal; color: var(--muted); font-size: 12px; }
+.problems .next { display: block; font-size: 12px; margin-top: 2px; }
+.problems code { background: #eef1f5; padding: 0 4px; border-radius: 3px; }
 h2 { font-size: 15px; margin: 0 0 8px; }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 18px; font-size: 12px; color: var(--muted); margin-top: 10px; }
 .legend b { display: inline-block; padding: 1px 6px; border-radius: 4px; margin-right: 4px; font-size: 11px; text-transform: uppercase; }
@@ -95,6 +118,27 @@ h2 { font-size: 15px; margin: 0 0 8px; }
 footer { color: var(--muted); font-size: 12px; margin-top: 20px; }
 a { color: #1a5fb4; }
 `;
+
+/** One line per problem (identity and state), worst first, each with what to run next; wraps, never scrolls sideways. */
+function problemsSection(s: Snapshot, o: NextStepOptions) {
+  const problems = fleetProblems(s.fleet, o);
+  if (problems.length === 0)
+    return html`<section class="problems" data-problems="0"><p class="ok-note">No problems: nothing expired, late or missing${s.counts.soon > 0 ? html` (${s.counts.soon} soon: past the renewal point, being renewed)` : ""}.</p></section>`;
+  return html`<section class="problems" data-problems="${problems.length}" aria-label="problems, worst first">
+    <h2>${problems.length} problem${problems.length === 1 ? "" : "s"}, worst first</h2>
+    <ol>
+      ${problems.map(
+        (p) => html`<li class="problem" data-state="${p.state}" data-identity="${p.identity}">
+        <b class="st s-${p.state}">${STATE_TEXT[p.state]}</b>
+        <span class="who">${p.identity}</span>${p.hosts.length > 1 || p.hosts[0] !== p.identity ? html` <span class="holders">(${p.hosts.join(", ")})</span>` : ""}:
+        ${p.entries.map((e, i) => html`${i > 0 ? ", " : ""}<span class="pc" data-cell="${e.id}" data-state="${e.state}">${e.profile} <i>${timeText(e)}</i>${e.needed !== undefined ? html` <i>(${poolText(e)})</i>` : ""}</span>`)}
+        <span class="cause">— ${p.cause}.</span>
+        <span class="next">Next: ${p.next.map((c, i) => html`${i > 0 ? " · " : ""}<code>${c}</code>`)}</span>
+      </li>`,
+      )}
+    </ol>
+  </section>`;
+}
 
 function summary(s: Snapshot) {
   return html`<ul class="summary" aria-label="certificates by state">
@@ -140,7 +184,7 @@ function when(iso: string | undefined): string {
   return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC` : "never";
 }
 
-export function renderFleetPage(s: Snapshot, opts: { refreshSeconds: number }) {
+export function renderFleetPage(s: Snapshot, opts: { refreshSeconds: number } & NextStepOptions) {
   const rows = fleetRows(s.fleet);
   const groups = columnGroups(s.fleet);
   const columns = groups.flatMap((g) => g.profiles);
@@ -162,7 +206,9 @@ export function renderFleetPage(s: Snapshot, opts: { refreshSeconds: number }) {
 </header>
 <main>
   ${s.error ? html`<p class="banner" role="alert">Vault could not be read: ${s.error}${s.lastSuccess ? ` (showing ${when(s.lastSuccess)})` : ""}</p>` : ""}
+  ${s.inventoryError ? html`<p class="banner" role="alert">The inventory file changed but cannot be used: ${s.inventoryError}</p>` : ""}
   ${summary(s)}
+  ${problemsSection(s, opts)}
   <div class="wrap">
   <table>
     <thead>
@@ -181,7 +227,7 @@ export function renderFleetPage(s: Snapshot, opts: { refreshSeconds: number }) {
   </div>
   <div class="legend">${CERT_STATES.map((st) => html`<span><b class="s-${st}">${STATE_TEXT[st]}</b>${STATE_HELP[st]}</span>`)}</div>
   ${driftSection(s)}
-  <footer>Rows worst first. Shared profiles (same subject on every host of a role) are one pool: Vault's store cannot tell which host holds which. JSON: <a href="api/fleet">/api/fleet</a> · metrics: <a href="metrics">/metrics</a></footer>
+  <footer>Rows worst first. A shared profile (same subject on every host of a role) shows on each holder's row when its certificate names the holder; certificates that do not (signed by an older agent) make one pool per role. JSON: <a href="api/fleet">/api/fleet</a> · metrics: <a href="metrics">/metrics</a></footer>
 </main>
 </body>
 </html>`;

@@ -19,6 +19,8 @@ export interface ServeOptions extends Omit<MonitorOptions, "externalUrl"> {
   driftEvery?: number;
   /** URL people and Alertmanager use to reach this serve; default http://host:port/. */
   externalUrl?: string;
+  /** Where each host's agent logs ({host} for its name), shown as a next step; default: journalctl. */
+  agentLog?: string;
   /** Renew the (periodic) token this often; 0 or undefined: never. */
   renewTokenSeconds?: number;
 }
@@ -51,6 +53,7 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
       () => monitor.stats,
     ),
     refreshSeconds: opts.intervalSeconds,
+    agentLog: opts.agentLog,
     // Three missed refreshes (a slow Vault read counts) before /healthz turns red.
     staleAfterSeconds: Math.max(30, opts.intervalSeconds * 3),
     now: opts.now,
