@@ -40,11 +40,13 @@ modversion() { # DIR MODULE -> the version DIR's go.mod selects for MODULE
 now() { date +%s; }
 say() { printf '%s\n' "$*" >&2; }
 
-# build_component NAME VERSION FILE... -- then the body reads $out (a temp
-# folder inside the component's cache folder) and writes FILEs into it.
-# Runs under a lock so two setups at once do not build the same thing twice.
+# cached_or_build NAME VERSION BUILD_FN [HINT]: unless NAME-VERSION is in the
+# cache, runs BUILD_FN OUT VERSION, which writes the binaries into OUT (a temp
+# folder inside the component's cache folder), then moves them into bin/.
+# Under a lock, so two setups at once do not build the same thing twice.
+# Sets COMPONENT_DIR to the bin/ folder.
 cached_or_build() {
-  local name="$1" version="$2" fn="$3"
+  local name="$1" version="$2" fn="$3" hint="${4:-}"
   local dir="$CACHE/$name-$version"
   mkdir -p "$dir"
   exec 9>"$dir/.lock"
@@ -54,7 +56,7 @@ cached_or_build() {
   else
     local t0 out
     t0="$(now)"
-    say "  $name $version: building ..."
+    say "  $name $version: building${hint:+ ($hint)} ..."
     out="$dir/.tmp"
     rm -rf "$out"
     mkdir -p "$out"
@@ -179,19 +181,20 @@ component() {
   case "$1" in
     kubernetes)
       adopt_kubernetes "$(modversion kubernetes k8s.io/kubernetes)"
-      cached_or_build kubernetes "$(modversion kubernetes k8s.io/kubernetes)" build_kubernetes
+      cached_or_build kubernetes "$(modversion kubernetes k8s.io/kubernetes)" build_kubernetes "about 6 min cold on 2 cores"
       link_into "$TOOLS/bin" "$COMPONENT_DIR" "${K8S_CMDS[@]}" ;;
     etcd)
       cached_or_build etcd "$(modversion etcd go.etcd.io/etcd/server/v3)" build_etcd
       link_into "$TOOLS/bin" "$COMPONENT_DIR" etcd etcdctl ;;
     coredns)
-      cached_or_build coredns "$(modversion coredns github.com/coredns/coredns)" build_coredns
+      # Keyed by the plugin list too: build/coredns/main.go is ours.
+      cached_or_build coredns "$(modversion coredns github.com/coredns/coredns)-$(cat "$ROOT"/build/coredns/{main.go,go.sum} | sha256sum | cut -c1-8)" build_coredns "about 3 min cold"
       link_into "$TOOLS/bin" "$COMPONENT_DIR" coredns ;;
     cni)
       cached_or_build cni-plugins "$(modversion cni github.com/containernetworking/plugins)" build_cni
       link_into "$TOOLS/cni/bin" "$COMPONENT_DIR" "${CNI_PLUGINS[@]}" ;;
     containerd)
-      cached_or_build containerd "$(modversion containerd github.com/containerd/containerd/v2)" build_containerd
+      cached_or_build containerd "$(modversion containerd github.com/containerd/containerd/v2)" build_containerd "about 4 min cold"
       link_into "$TOOLS/bin" "$COMPONENT_DIR" containerd containerd-shim-runc-v2 ctr ;;
     runc)
       # Debian's runc (scripts/setup.sh installs it): runc from source needs cgo and libseccomp.

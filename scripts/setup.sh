@@ -24,10 +24,13 @@ DEBIAN_PACKAGES=(
   openssl
   prometheus
   zsh
+  # the local cluster: runc under containerd, busybox-static for the test image,
+  # iptables for kube-proxy and the CNI portmap plugin, gcc's static libc for pause
+  runc
+  busybox-static
+  iptables
+  libc6-dev
 )
-# The local cluster: runc under containerd, busybox-static for the test image,
-# iptables for kube-proxy and the CNI portmap plugin, gcc's static libc for pause.
-DEBIAN_PACKAGES+=(runc busybox-static iptables libc6-dev)
 # kubectl checks kubeconfigs in the tests; any kubectl will do (some images ship
 # Google's as package kubectl, which conflicts with Debian's kubernetes-client).
 command -v kubectl >/dev/null 2>&1 || DEBIAN_PACKAGES+=(kubernetes-client)

@@ -61,7 +61,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function ctrRun(image: string, id: string, args: string[]): Promise<string> {
+/** runc's state folder (/run/containerd/runc/<namespace>) is shared by every containerd on the machine: ids must be unique. */
+async function ctrRun(image: string, name: string, args: string[]): Promise<string> {
+  const id = `${name}-${process.pid}-${Date.now().toString(36)}`;
   const path = [dirname(binaryPath("runc")), process.env.PATH].join(":");
   const { stdout } = await run(binaryPath("ctr"), ["--address", address, "--namespace", "k8s.io", "run", "--rm", image, id, ...args], {
     timeout: 60_000,
