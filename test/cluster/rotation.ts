@@ -154,7 +154,13 @@ export async function rotationUnderLoad(o: { stateDir: string; admin: Kubectl; i
   };
   await Promise.all([loop(), execLoop(), watchLoop()]);
   sample();
-  const restarts = Number((await sa.run(["-n", ns, "get", "pod", "target", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"])).stdout.trim() || "-1");
+  let restarts = -1;
+  // The API may be between restarts right now: a few tries.
+  for (let i = 0; i < 10 && restarts < 0; i++) {
+    const out = (await sa.run(["-n", ns, "get", "pod", "target", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"])).stdout.trim();
+    if (/^\d+$/.test(out)) restarts = Number(out);
+    else await sleep(3000);
+  }
   const units: RotationResult["summary"]["units"] = {};
   for (const h of o.inventory.hosts) {
     const now = unitStatus(o.stateDir, h.name);
