@@ -130,7 +130,8 @@ describe("supervisor (the local cluster's systemd stand-in)", () => {
     });
     expect(b.pid).not.toBe(before.units.find((u) => u.name === "b")!.pid);
     expect((await status()).units.find((u) => u.name === "a")!.pid).toBe(before.units.find((u) => u.name === "a")!.pid);
-    expect(readFileSync(join(dir, "b.starts"), "utf8")).toContain("started v2");
+    // The new process writes its line once it runs: wait for it rather than race it.
+    await until("b v2 started", async () => (readFileSync(join(dir, "b.starts"), "utf8").includes("started v2") ? true : undefined));
   });
 
   it("shutdown stops every unit and exits", async () => {
