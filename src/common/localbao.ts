@@ -107,6 +107,12 @@ export interface LocalServerOptions {
   clusterPort: number;
   /** Keep running after this process exits (the demo); tests leave it attached. */
   detached?: boolean;
+  /**
+   * A second listener on this address (same port), e.g. the local cluster's
+   * bridge address so hosts in their network namespaces reach the server;
+   * the server certificate then carries it as an IP SAN too.
+   */
+  extraListenIp?: string;
 }
 
 interface InitFile {
@@ -117,16 +123,32 @@ interface InitFile {
 /** The config vault-dev.hcl describes, for this state folder and these ports. */
 export function renderServerConfig(template: string, opts: LocalServerOptions): string {
   const state = resolve(opts.stateDir);
-  return template
+  const base = template
     .replaceAll(".state/bao", state)
     .replaceAll("127.0.0.1:8200", `127.0.0.1:${opts.port}`)
     .replaceAll("127.0.0.1:8201", `127.0.0.1:${opts.clusterPort}`);
+  if (!opts.extraListenIp) return base;
+  return `${base}
+listener "tcp" {
+  address         = "${opts.extraListenIp}:${opts.port}"
+  tls_cert_file   = "${state}/tls/server.crt"
+  tls_key_file    = "${state}/tls/server.key"
+  tls_min_version = "tls12"
+}
+`;
+}
+
+/** The IP SANs of a PEM certificate (to tell whether the listener certificate covers an address). */
+function certIps(pem: string): string[] {
+  const ext = new x509.X509Certificate(pem).getExtension(x509.SubjectAlternativeNameExtension);
+  return ext ? ext.names.items.filter((n) => n.type === "ip").map((n) => n.value) : [];
 }
 
 /** A CA and server certificate for the listener, made once per state folder. */
-export async function ensureServerTls(tlsDir: string): Promise<{ caFile: string; caPem: string }> {
+export async function ensureServerTls(tlsDir: string, extraIps: string[] = []): Promise<{ caFile: string; caPem: string }> {
   const caFile = join(tlsDir, "ca.crt");
-  if (existsSync(caFile) && existsSync(join(tlsDir, "server.crt")) && existsSync(join(tlsDir, "server.key"))) {
+  const srvFile = join(tlsDir, "server.crt");
+  if (existsSync(caFile) && existsSync(srvFile) && existsSync(join(tlsDir, "server.key")) && extraIps.every((ip) => certIps(readFileSync(srvFile, "utf8")).includes(ip))) {
     return { caFile, caPem: readFileSync(caFile, "utf8") };
   }
   mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
@@ -163,6 +185,7 @@ export async function ensureServerTls(tlsDir: string): Promise<{ caFile: string;
         { type: "dns", value: "localhost" },
         { type: "ip", value: "127.0.0.1" },
         { type: "ip", value: "::1" },
+        ...extraIps.map((value) => ({ type: "ip" as const, value })),
       ]),
     ],
   });
@@ -188,7 +211,7 @@ function randomSerial(): string {
 export async function startLocalServer(opts: LocalServerOptions): Promise<LocalBao> {
   const stateDir = resolve(opts.stateDir);
   mkdirSync(join(stateDir, "data"), { recursive: true, mode: 0o700 });
-  const { caFile, caPem } = await ensureServerTls(join(stateDir, "tls"));
+  const { caFile, caPem } = await ensureServerTls(join(stateDir, "tls"), opts.extraListenIp ? [opts.extraListenIp] : []);
   const address = `https://127.0.0.1:${opts.port}`;
   const probe = new VaultClient({ addresses: [address], tls: { ca: caPem }, timeoutMs: 60_000 });
   let proc: ChildProcess | undefined;

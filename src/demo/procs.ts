@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../common/fsutil.js";
 
 const procSchema = z.object({
   name: z.string(),
-  kind: z.enum(["bao", "serve", "agent", "etcd"]),
+  kind: z.enum(["bao", "serve", "agent", "etcd", "host"]),
   pid: z.number().int().positive(),
   /** argv[0..1] as started, to tell our process from an unrelated one that got the pid later. */
   argv: z.array(z.string()),

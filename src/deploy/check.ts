@@ -6,6 +6,7 @@ import { backdateSeconds, certLife, stateOf, type LifeState } from "../common/li
 import { profileFromOu } from "../common/names.js";
 import { formatExpiry, formatResidual, renderTable } from "../common/table.js";
 import { certFacts, splitPemBundle } from "../common/x509.js";
+import type { KubeCheckName } from "./kube-check.js";
 import { mapLimit } from "./pool.js";
 import { remoteShell, shellQuote } from "./shell.js";
 import { SshSession, type KnownHosts, type SshSettings } from "./ssh.js";
@@ -33,7 +34,7 @@ export const DEFAULT_HOST_PATHS: HostPaths = {
   certDir: CERT_DIR,
 };
 
-export type CheckName = "ssh" | "agent" | "etcd" | "apiserver" | "certificates";
+export type CheckName = "ssh" | "agent" | "etcd" | "apiserver" | "certificates" | KubeCheckName;
 
 export interface CheckItem {
   host: string;
@@ -266,8 +267,10 @@ export function renderCheck(r: CheckReport): string {
     ["HOST", "CHECK", "RESULT", "DETAIL"],
     r.items.map((i) => [i.host, i.check, i.ok ? "ok" : "FAILED", i.detail.replace(/\n\s*/g, " ")]),
   );
-  const certs =
-    r.certificates.length === 0
+  const sshRan = r.items.some((i) => ["ssh", "agent", "certificates", "etcd", "apiserver"].includes(i.check));
+  const certs = !sshRan
+    ? "(host checks over SSH skipped)"
+    : r.certificates.length === 0
       ? "no certificates read"
       : renderTable(
           ["HOST", "CERTIFICATE", "PROFILE", "EXPIRES", "RESIDUAL TIME", "STATE"],

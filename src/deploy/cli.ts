@@ -2,10 +2,13 @@ import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { addInventoryOption, addVaultOptions, exitWith, inventoryFrom, runProgram, vaultFrom, type InventoryFlags, type VaultFlags } from "../common/cli.js";
 import { parseDuration } from "../common/duration.js";
-import { InputError } from "../common/errors.js";
+import { InputError, readInputFile } from "../common/errors.js";
 import { renderTable } from "../common/table.js";
 import { applyCluster, type ApplyOptions, type ApplyReport } from "./apply.js";
-import { checkCluster, DEFAULT_HOST_PATHS, renderCheck } from "./check.js";
+import { checkCluster, DEFAULT_HOST_PATHS, renderCheck, type CheckReport } from "./check.js";
+import { checkKubernetes } from "./kube-check.js";
+import { kubectl } from "./kubectl.js";
+import { binaryPath, imageInfo } from "../common/binaries.js";
 import { checkHostPath, DEFAULT_AGENT_STATUS_URL, DEFAULT_IDENTITY_CERT_PATH, DEFAULT_SECRET_ID_PATH, enrollHosts, selectHosts, type EnrollOptions, type EnrollResult } from "./enroll.js";
 import { checkHive, HIVE_INVENTORY, HIVE_PLANS, renderHiveStates, writeHive } from "./hive.js";
 import { findHost, type Inventory } from "../common/inventory.js";
@@ -19,6 +22,24 @@ type SshCmdFlags = SshFlags & { parallel: string; json?: boolean };
 
 function print(s: string): void {
   process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
+}
+
+/** The locally built busybox (build/images.json); a real cluster passes --image. */
+const DEFAULT_CHECK_IMAGE = (() => {
+  try {
+    return imageInfo("busybox").ref;
+  } catch {
+    return "busybox:1.36";
+  }
+})();
+
+/** kubectl: the built one (.tools/bin), else the one on PATH. */
+function kubectlBinary(): string {
+  try {
+    return binaryPath("kubectl");
+  } catch {
+    return "kubectl";
+  }
 }
 
 function progress(host: string, message: string): void {
@@ -290,20 +311,41 @@ export function buildProgram(): Command {
         .option("--ha", "only the single points of failure the inventory leaves (warnings; no host is contacted)")
         .addOption(new Option("--agent-url <url>", "the agent's readiness URL, as seen on the host").default(DEFAULT_HOST_PATHS.agentUrl))
         .option("--cert-dir <dir>", "where the agent keeps certificates on the hosts", DEFAULT_HOST_PATHS.certDir)
+        .option("--kubeconfig <file>", "also check Kubernetes with this operator kubeconfig (the seed's check.sh): nodes Ready, a pod per worker, logs, exec, service DNS, a service account token")
+        .option("--image <ref>", "the image of the check pods (sh, httpd, wget, nslookup)", DEFAULT_CHECK_IMAGE)
+        .option("--keep", "keep the check namespace (default: deleted at the end)")
+        .option("--skip-ssh", "only the Kubernetes checks (hosts without sshd, such as the local cluster's)")
         .option("--json", "the report as JSON"),
     ),
-  ).action(async (names: string[], o: InventoryFlags & SshCmdFlags & { agentUrl: string; certDir: string }) => {
+  ).action(async (names: string[], o: InventoryFlags & SshCmdFlags & { agentUrl: string; certDir: string; kubeconfig?: string; image: string; keep?: boolean; skipSsh?: boolean }) => {
     const inv = inventoryFrom(o);
     if (checkHaOnly(inv, o)) return;
     const hosts = selectHosts(inv, names);
-    const ssh = sshSettingsFrom(o);
-    const report = await checkCluster(inv, hosts, {
-      ssh,
-      knownHosts: loadKnownHosts(ssh.knownHostsFile),
-      paths: { agentUrl: o.agentUrl, certDir: o.certDir },
-      parallel: parallelFrom(o.parallel),
-      onProgress: o.json ? undefined : progress,
-    });
+    if (o.skipSsh && !o.kubeconfig) throw new InputError("--skip-ssh leaves nothing to check without --kubeconfig", { where: "--skip-ssh" });
+    const kubeconfig = o.kubeconfig ? resolve(o.kubeconfig) : undefined;
+    // Read once here so a missing or unreadable file is a clear input error, not a kubectl message.
+    if (kubeconfig) readInputFile(kubeconfig, "kubeconfig", { where: "--kubeconfig" });
+    let report: CheckReport = { ok: true, items: [], certificates: [] };
+    if (!o.skipSsh) {
+      const ssh = sshSettingsFrom(o);
+      report = await checkCluster(inv, hosts, {
+        ssh,
+        knownHosts: loadKnownHosts(ssh.knownHostsFile),
+        paths: { agentUrl: o.agentUrl, certDir: o.certDir },
+        parallel: parallelFrom(o.parallel),
+        onProgress: o.json ? undefined : progress,
+      });
+    }
+    if (kubeconfig) {
+      const items = await checkKubernetes(inv, {
+        kubectl: kubectl(kubectlBinary(), kubeconfig),
+        image: o.image,
+        namespace: `hak-check-${Date.now().toString(36)}`,
+        keep: o.keep,
+        onProgress: o.json ? undefined : progress,
+      });
+      report = { ...report, items: [...report.items, ...items], ok: report.ok && items.every((i) => i.ok) };
+    }
     print(o.json ? JSON.stringify(report, null, 2) : renderCheck(report));
     if (!report.ok) exitWith(1);
   });
