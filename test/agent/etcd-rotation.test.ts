@@ -23,7 +23,9 @@ import { certOutput, hostConfig, loopbackInventory, memoryLogger, startLab, type
  */
 
 const run = promisify(execFile);
-const inv = loopbackInventory("rot", "127.0.32", { leafTtl: "1m" });
+// A loopback /24 of its own per run (127.0.100–163): two runs at once (two
+// checkouts on one machine) would otherwise answer each other's handshakes.
+const inv = loopbackInventory("rot", `127.0.${100 + Math.floor(Math.random() * 64)}`, { leafTtl: "1m" });
 const ETCD_HOSTS = ["etcd1", "etcd2", "etcd3"];
 const CLIENT_PORT = 23791;
 const PEER_PORT = 23801;
