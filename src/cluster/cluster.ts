@@ -513,6 +513,7 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterReport> {
 
     o.say("8/8 hak-pki serve with a read-only (auditor) token");
     const fleetUrl = await startServe(o, p, bao, procs, record);
+    startAuditRotator(o, p, procs, record);
     let fleet: Snapshot | undefined;
     try {
       fleet = await waitFor("hak-pki serve", 60_000, () => fetchFleet(fleetUrl));
@@ -571,7 +572,7 @@ async function startServe(o: ClusterOptions, p: ClusterPaths, bao: LocalBao, pro
         name: "hak-pki-serve",
         kind: "serve",
         command: process.execPath,
-        args: [join(o.projectRoot, "bin", "hak-pki.js"), "serve", "-i", p.inventory, "--listen", listen, "--interval", `${o.serveIntervalSeconds}s`, "--drift-every", "6", "--audit-file", join(resolve(p.baoDir), "audit.log"), "--state-file", join(p.dir, "serve", "alerts.json")],
+        args: [join(o.projectRoot, "bin", "hak-pki.js"), "serve", "-i", p.inventory, "--listen", listen, "--interval", `${o.serveIntervalSeconds}s`, "--drift-every", "6", "--audit-file", join(resolve(p.baoDir), "audit.log"), "--state-file", join(p.dir, "serve", "alerts.json"), "--agent-log", join(p.logs, "{host}-hak-agent.log")],
         cwd: p.dir,
         env: { PATH: process.env.PATH, VAULT_ADDR: bao.address, VAULT_CACERT: bao.caFile, VAULT_TOKEN: auditorToken },
         log: join(p.logs, "serve.log"),
@@ -579,6 +580,22 @@ async function startServe(o: ClusterOptions, p: ClusterPaths, bao: LocalBao, pro
     );
   }
   return `http://${listen}/`;
+}
+
+/** The audit log grows with every request (docs/vault-operations.md): rotated at 64 MiB, 5 kept, while the demo runs. */
+function startAuditRotator(o: ClusterOptions, p: ClusterPaths, procs: DemoProc[], record: (x: DemoProc) => void): void {
+  if (procs.some((x) => x.name === "openbao-audit-rotate" && isOurs(x))) return;
+  record(
+    spawnDetached({
+      name: "openbao-audit-rotate",
+      kind: "serve",
+      command: process.execPath,
+      args: [join(o.projectRoot, "bin", "hak-pki.js"), "local-server", "rotate-audit", "--state-dir", resolve(p.baoDir), "--max-size", "64M", "--every", "60s"],
+      cwd: p.dir,
+      env: { PATH: process.env.PATH },
+      log: join(p.logs, "audit-rotate.log"),
+    }),
+  );
 }
 
 /** Every unit's status, per host, as its supervisor reports it. */

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command } from "commander";
 import { runProgram } from "../common/cli.js";
@@ -5,7 +6,10 @@ import { parseDuration } from "../common/duration.js";
 import { HakError, InputError } from "../common/errors.js";
 import { PROJECT_ROOT } from "../common/paths.js";
 import { parseListen } from "../pki/serve/command.js";
-import { clusterStop, clusterUp, renderClusterReport } from "../cluster/cluster.js";
+import { clusterPaths, clusterStatus, clusterStop, clusterUp, renderClusterReport } from "../cluster/cluster.js";
+import { loadInventory } from "../common/inventory.js";
+import { isOurs, readProcs } from "./procs.js";
+import { demoLogs, demoStatusRows, renderDemoStatus } from "./status.js";
 
 /**
  * `npm run demo` (bin/hak-demo.js): the local cluster (src/cluster), `up` by
@@ -88,6 +92,30 @@ function buildProgram(): Command {
       const left = await clusterStop({ prefix: prefix(o.prefix), stateRoot: resolve(o.stateDir), say }, resolve(o.inventory));
       if (left.length > 0) throw new HakError(`stopped, but left behind:\n  ${left.join("\n  ")}`);
       say("stopped; nothing left behind. `npm run demo` starts it again with the same state.");
+    });
+  program
+    .command("status")
+    .description("each host's units (state, restarts) and the demo's own processes; exit 1 when something is down")
+    .option("--state-dir <dir>", "state folder", DEFAULT_STATE)
+    .option("-i, --inventory <file>", "the cluster", DEFAULT_INVENTORY)
+    .option("--json", "print the status as JSON")
+    .action(async (o: { stateDir: string; inventory: string; json?: boolean }) => {
+      const p = clusterPaths(resolve(o.stateDir));
+      const inv = loadInventory(existsSync(p.inventory) ? p.inventory : resolve(o.inventory));
+      const procs = readProcs(p.procsFile).map((x) => ({ name: x.name, pid: x.pid, running: isOurs(x), log: x.log }));
+      const rows = demoStatusRows(inv, await clusterStatus(resolve(o.stateDir), inv), procs);
+      process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : renderDemoStatus(rows));
+      if (rows.some((r) => !r.ok)) process.exitCode = 1;
+    });
+  program
+    .command("logs [host]")
+    .description("the last lines of a host's logs (its agent, every unit, its supervisor), or with no host the list of log files")
+    .option("--state-dir <dir>", "state folder", DEFAULT_STATE)
+    .option("-n, --lines <n>", "lines per file", "20")
+    .action((host: string | undefined, o: { stateDir: string; lines: string }) => {
+      const lines = Number(o.lines);
+      if (!Number.isInteger(lines) || lines < 1) throw new InputError(`not a line count: ${JSON.stringify(o.lines)}`, { where: "--lines" });
+      process.stdout.write(demoLogs(clusterPaths(resolve(o.stateDir)).logs, host, lines, PROJECT_ROOT));
     });
   return program;
 }

@@ -1,8 +1,9 @@
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { addInventoryOption, addVaultOptions, exitWith, inventoryFrom, runProgram, vaultFrom, type InventoryFlags, type VaultFlags } from "../common/cli.js";
-import { InputError } from "../common/errors.js";
-import { startLocalServer } from "../common/localbao.js";
+import { InputError, errorMessage } from "../common/errors.js";
+import { parseDuration } from "../common/duration.js";
+import { rotateAudit, startLocalServer } from "../common/localbao.js";
 import { PROFILE_NAMES } from "../common/profiles.js";
 import { bootstrap } from "./bootstrap.js";
 import { bootstrapPolicy } from "./bootstrap-policy.js";
@@ -146,6 +147,42 @@ export function buildProgram(): Command {
         return;
       }
       print([...prose, "", `to use it: eval "$(hak-pki local-server start --env)", or:`, ...exports].join("\n"));
+    });
+  local
+    .command("rotate-audit")
+    .description("rotate the audit log (audit.log -> audit.log.1 ..., then SIGHUP: the file device reopens its file); with --every, keep doing it while the log passes --max-size")
+    .option("--state-dir <dir>", "state folder", ".state/bao")
+    .option("--max-size <bytes>", "rotate only once the log is at least this big (k, M, G suffixes)", "0")
+    .option("--keep <n>", "rotated files kept", "5")
+    .option("--every <duration>", "check again at this interval until stopped (SIGTERM), instead of once")
+    .action(async (o: { stateDir: string; maxSize: string; keep: string; every?: string }) => {
+      const m = /^(\d+)([kMG]?)$/.exec(o.maxSize);
+      if (!m) throw new InputError(`not a size: ${JSON.stringify(o.maxSize)}`, { where: "--max-size", fix: "e.g. 64M" });
+      const maxBytes = Number(m[1]) * ({ "": 1, k: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
+      const keep = Number(o.keep);
+      if (!Number.isInteger(keep) || keep < 1 || keep > 100) throw new InputError(`not a count from 1 to 100: ${o.keep}`, { where: "--keep" });
+      const every = o.every === undefined ? undefined : parseDuration(o.every);
+      if (o.every !== undefined && !every) throw new InputError(`not a duration: ${JSON.stringify(o.every)}`, { where: "--every", fix: "e.g. 60s" });
+      if (every === undefined) {
+        print(rotateAudit(o.stateDir, { maxBytes, keep }) ? "rotated" : "not rotated (no log, or smaller than --max-size)");
+        return;
+      }
+      // The demo's long runs: a detached process the demo records and `demo stop` ends.
+      await new Promise<void>((done) => {
+        const tick = () => {
+          try {
+            if (rotateAudit(o.stateDir, { maxBytes, keep })) process.stderr.write(`${new Date().toISOString()} rotated ${o.stateDir}/audit.log\n`);
+          } catch (err) {
+            process.stderr.write(`${new Date().toISOString()} not rotated: ${errorMessage(err)}\n`);
+          }
+        };
+        const t = setInterval(tick, every * 1000);
+        tick();
+        process.once("SIGTERM", () => {
+          clearInterval(t);
+          done();
+        });
+      });
     });
   local
     .command("stop")

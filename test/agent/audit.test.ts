@@ -1,8 +1,11 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rotateAudit } from "../../src/common/localbao.js";
+import { PROJECT_ROOT } from "../../src/common/paths.js";
 import { Agent } from "../../src/agent/agent.js";
 import { signProfile } from "../../src/pki/issue.js";
 import { certOutput, hostConfig, loopbackInventory, memoryLogger, startLab, type Lab } from "./fixture.js";
@@ -13,6 +16,7 @@ import { certOutput, hostConfig, loopbackInventory, memoryLogger, startLab, type
  * SIGHUP (the file device reopens its file_path), with no line lost.
  */
 
+const run = promisify(execFile);
 const inv = loopbackInventory("aud", "127.0.38", { leafTtl: "1h" });
 let lab: Lab;
 const stateDir = () => join(lab.dir, "bao");
@@ -65,5 +69,19 @@ describe("the audit log", () => {
     }
     expect([1, 2, 3].every((i) => existsSync(`${log()}.${i}`))).toBe(true);
     expect(existsSync(`${log()}.4`)).toBe(false);
+  });
+
+  it("`hak-pki local-server rotate-audit --every` (the demo's rotator) rotates past --max-size and stops on SIGTERM", async () => {
+    rmSync(`${log()}.1`, { force: true });
+    const bin = join(PROJECT_ROOT, "bin", "hak-pki.js");
+    expect((await run(process.execPath, [bin, "local-server", "rotate-audit", "--state-dir", stateDir(), "--max-size", "1G"])).stdout).toContain("not rotated");
+    await expect(run(process.execPath, [bin, "local-server", "rotate-audit", "--state-dir", stateDir(), "--max-size", "lots"])).rejects.toMatchObject({ code: 2 });
+    const child = spawn(process.execPath, [bin, "local-server", "rotate-audit", "--state-dir", stateDir(), "--max-size", "1k", "--every", "1s"], { stdio: "ignore" });
+    await signProfile(lab.root, inv, { profile: "etcd-server", host: "etcd1" }); // > 1 KiB of audit lines
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(`${log()}.1`) && Date.now() < deadline) await sleep(200);
+    expect(existsSync(`${log()}.1`)).toBe(true);
+    child.kill("SIGTERM");
+    expect(await new Promise((done) => child.once("exit", (code) => done(code)))).toBe(0);
   });
 });
