@@ -510,6 +510,7 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterReport> {
       const ready = new Set(list.items.filter(nodeReady).map((n) => n.metadata.name));
       return nodeHosts.every((n) => ready.has(n)) ? list.items.map((n) => ({ name: n.metadata.name, ready: nodeReady(n) })) : undefined;
     }, 2000);
+    o.say(`  ${(await applyNodeLabels(admin, inv)).join("; ")}`);
 
     o.say("8/8 hak-pki serve with a read-only (auditor) token");
     const fleetUrl = await startServe(o, p, bao, procs, record);
@@ -547,6 +548,17 @@ export async function applyClusterPlan(k: Kubectl, inv: Inventory): Promise<stri
   const applied = await k.run(["apply", "--server-side", "--force-conflicts", "--field-manager=hak", "-f", "-"], { input: manifestsYaml(clusterPlan(inv)) });
   if (applied.code !== 0) throw new HakError(`applying the cluster plan's manifests failed: ${applied.stderr.trim()}`);
   return applied.stdout.trim().split("\n");
+}
+
+/** The cluster plan's node labels (kubeadm's control-plane role), once the nodes registered: NodeRestriction keeps kubelets from setting them. */
+export async function applyNodeLabels(k: Kubectl, inv: Inventory): Promise<string[]> {
+  const out: string[] = [];
+  for (const { node, labels } of clusterPlan(inv).nodeLabels) {
+    const r = await k.run(["label", "node", node, "--overwrite", ...Object.entries(labels).map(([key, v]) => `${key}=${v}`)]);
+    if (r.code !== 0) throw new HakError(`labelling node ${node} failed: ${r.stderr.trim()}`);
+    out.push(r.stdout.trim());
+  }
+  return out;
 }
 
 /** The API address the plans give the nodes' kubeconfigs (the load balancers' virtual IP). */

@@ -118,6 +118,9 @@ describe.sequential("the local cluster (real binaries, one bring-up)", () => {
   it("comes up with every node Ready, printing kubectl get nodes -o wide", () => {
     expect(report.nodes.map((n) => `${n.name}=${n.ready}`).sort()).toEqual(["controlplane1", "controlplane2", "controlplane3", "worker1", "worker2"].map((n) => `${n}=true`));
     expect(report.nodesWide).toMatch(/worker2\s+Ready\s.*10\.241\.0\.32/);
+    // kubeadm's role label on the control planes (the cluster plan's nodeLabels), none on the workers.
+    expect(report.nodesWide).toMatch(/controlplane1\s+Ready\s+control-plane\s/);
+    expect(report.nodesWide).toMatch(/worker1\s+Ready\s+<none>\s/);
   });
 
   it("the fleet page shows the cluster's certificates (screenshot in test-artifacts/)", async () => {
