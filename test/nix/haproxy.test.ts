@@ -20,7 +20,7 @@ import { hostPlan } from "../../src/plan/index.js";
  * kube-apiserver (only /readyz and the TLS handshake matter here). One change
  * to the file: its loopback monitor port (fixed, 8404) becomes a free one, so
  * parallel test runs do not collide. `haproxy -c` of every planned config:
- * test/nix/lb-configs.test.ts.
+ * test/plan/configs.test.ts.
  */
 
 async function haproxyConfig(inv: Inventory): Promise<string> {

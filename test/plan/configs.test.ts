@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadInventory } from "../../src/common/inventory.js";
+import { loadInventory, parseInventory } from "../../src/common/inventory.js";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
 import { hostPlan, relocatePlan, type HostPlan } from "../../src/plan/index.js";
 import { HAPROXY_CONFIG_FILE, KEEPALIVED_CONFIG_FILE } from "../../src/plan/loadbalancer.js";
@@ -65,6 +65,29 @@ describe("load balancer configs pass the real programs' checks", () => {
     const ka = keepalivedTest(args("keepalived"));
     expect(ka.err).toBe("");
     expect(ka.ok).toBe(true);
+  });
+
+  it("an IPv6 inventory's load balancer: haproxy accepts its config, backends in brackets", () => {
+    const inv = parseInventory({
+      name: "six",
+      hostDomain: "k8s.local",
+      apiVip: "fd00::10",
+      serviceCidr: "fd00:32::/112",
+      podCidr: "fd00:200::/56",
+      vault: { addresses: ["https://[fd00::5]:8200"] },
+      hosts: [
+        { name: "etcd1", role: "etcd", address: "fd00::11" },
+        { name: "cp1", role: "controlplane", address: "fd00::21" },
+        { name: "w1", role: "worker", address: "fd00::31" },
+        { name: "lb1", role: "loadbalancer", address: "fd00::41" },
+      ],
+    });
+    const root = join(dir, "six");
+    const p = writePlan(hostPlan(inv, "lb1", { loadbalancer: { interface: iface } }), root);
+    const hcfg = fileOf(p, HAPROXY_CONFIG_FILE, root);
+    const haproxy = spawnSync("haproxy", ["-c", "-f", hcfg], { encoding: "utf8" });
+    expect(haproxy.status, haproxy.stderr + haproxy.stdout).toBe(0);
+    expect(p.files.find((f) => f.path === hcfg)!.content).toContain("server cp1 [fd00::21]:6443 check");
   });
 
   it("negative controls: a broken haproxy.cfg and a keepalived.conf naming an unknown script user fail the same checks", () => {
