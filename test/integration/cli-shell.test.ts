@@ -59,7 +59,7 @@ describe("the three CLIs", () => {
     const { stdout } = await run("bash", ["--norc", "-c", script]);
     expect(stdout.split("\n").filter(Boolean)).toEqual([
       "[status]",
-      "[start stop --help]",
+      "[start rotate-audit stop --help]",
       "[--env]",
       "[--dry-run]",
       "[]",
