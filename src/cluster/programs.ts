@@ -1,6 +1,6 @@
-import { accessSync, constants, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { binaryPath, binDir, BINARY_NAMES, cniPluginDir, imageInfo, imageTarball, type BinaryName } from "../common/binaries.js";
+import { binaryPath, binDir, BINARY_NAMES, executable, cniPluginDir, imageInfo, imageTarball, type BinaryName } from "../common/binaries.js";
 import { HakError } from "../common/errors.js";
 import { PROJECT_ROOT } from "../common/paths.js";
 
@@ -23,15 +23,6 @@ export interface Programs {
 }
 
 const DEBIAN: Record<string, string> = { haproxy: "/usr/sbin/haproxy", keepalived: "/usr/sbin/keepalived" };
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const isBinaryName = (n: string): n is BinaryName => (BINARY_NAMES as readonly string[]).includes(n);
 

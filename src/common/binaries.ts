@@ -56,7 +56,8 @@ export function imagesDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.HAK_IMAGES_DIR || join(PROJECT_ROOT, ".tools", "images");
 }
 
-function executable(path: string): boolean {
+/** Whether `path` is a file this process may execute. */
+export function executable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;
