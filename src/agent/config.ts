@@ -184,17 +184,7 @@ export const agentConfigSchema = z
       const dup = byName.get(o.name);
       if (dup !== undefined) ctx.addIssue({ code: "custom", path: ["outputs", i, "name"], message: `duplicate output name "${o.name}" (also outputs[${dup}])` });
       byName.set(o.name, i);
-      const paths: [string, string | undefined][] =
-        o.type === "certificate"
-          ? [
-              ["certFile", o.certFile],
-              ["keyFile", o.keyFile],
-              ["caFile", o.caFile],
-              ["chainFile", o.chainFile],
-              ["bundleFile", o.bundleFile],
-            ]
-          : [["path", o.path]];
-      for (const [field, p] of paths) {
+      for (const [field, p] of outputFiles(o)) {
         if (p === undefined) continue;
         const other = files.get(p);
         if (other) ctx.addIssue({ code: "custom", path: ["outputs", i, field], message: `${p} is also written by ${other}` });
@@ -248,22 +238,25 @@ export function loadAgentConfig(file: string): AgentConfig {
   return cfg;
 }
 
+/** The files one output writes, by field name (undefined: that optional file is not written). */
+function outputFiles(o: OutputConfig): [string, string | undefined][] {
+  return o.type === "certificate"
+    ? [
+        ["certFile", o.certFile],
+        ["keyFile", o.keyFile],
+        ["caFile", o.caFile],
+        ["chainFile", o.chainFile],
+        ["bundleFile", o.bundleFile],
+      ]
+    : [["path", o.path]];
+}
+
 /** Every file path of a config, with its field path. */
 function configPaths(cfg: AgentConfig): [(string | number)[], string][] {
   const out: [(string | number)[], string][] = [[["auth", "secretIdFile"], cfg.auth.secretIdFile]];
   if (cfg.vault.caFile) out.push([["vault", "caFile"], cfg.vault.caFile]);
   cfg.outputs.forEach((o, i) => {
-    const fields: [string, string | undefined][] =
-      o.type === "certificate"
-        ? [
-            ["certFile", o.certFile],
-            ["keyFile", o.keyFile],
-            ["caFile", o.caFile],
-            ["chainFile", o.chainFile],
-            ["bundleFile", o.bundleFile],
-          ]
-        : [["path", o.path]];
-    for (const [f, p] of fields) if (p !== undefined) out.push([["outputs", i, f], p]);
+    for (const [f, p] of outputFiles(o)) if (p !== undefined) out.push([["outputs", i, f], p]);
   });
   return out;
 }
