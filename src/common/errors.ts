@@ -86,7 +86,7 @@ export function findNul(doc: unknown, path: (string | number)[] = []): (string |
 /** Validates `doc` with `schema`; on failure an InputError listing every problem with its field path. */
 export function parseInput<S extends ZodTypeAny>(schema: S, doc: unknown, where: string): z.output<S> {
   const nul = findNul(doc);
-  if (nul) throw new InputError(`${formatPath("", nul) || "(top level)"}: contains a NUL byte`, { where });
+  if (nul) throw new InputError(`${formatPath("", nul)}: contains a NUL byte`, { where });
   const res = schema.safeParse(doc);
   if (!res.success) throw zodToInputError(where, "", res.error);
   return res.data as z.output<S>;
