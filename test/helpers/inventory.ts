@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+import { InputError } from "../../src/common/errors.js";
 import { parseInventory, type HostRole, type Inventory, type InventoryInput } from "../../src/common/inventory.js";
 
 const ROLE_BASE: Record<HostRole, number> = { etcd: 11, controlplane: 21, worker: 31, loadbalancer: 41 };
@@ -30,4 +32,29 @@ export function loopbackInventory(o: {
     ...o.overrides,
     hosts: [...hosts, ...(o.extraHosts ?? [])],
   });
+}
+
+/**
+ * A copy of a real inventory (examples/demo-cluster.yaml) whose hosts keep
+ * their last octet on a loopback /24 (10.240.0.11 -> 127.0.240.11), so each
+ * host's agent can bind its source address and Vault's CIDR binding stays on
+ * (the kubeadm parity test). Parsed again: two hosts sharing a last octet
+ * (from different subnets) fail with the field named.
+ */
+export function inventoryOnLoopback(inv: Inventory, opts: { prefix: string; vaultAddress: string; leafTtlSeconds?: number }): Inventory {
+  if (!/^127\.\d{1,3}\.\d{1,3}$/.test(opts.prefix)) throw new InputError(`not the first three octets of a 127/8 address: ${opts.prefix}`);
+  const move = (address: string, where: string) => {
+    if (isIP(address) !== 4) throw new InputError(`only IPv4 host addresses map onto loopback; ${address} is not IPv4`, { where });
+    return `${opts.prefix}.${address.split(".")[3]}`;
+  };
+  return parseInventory(
+    {
+      ...inv,
+      apiVip: move(inv.apiVip, "apiVip"),
+      hosts: inv.hosts.map((h, i) => ({ ...h, address: move(h.address, `hosts[${i}].address`) })),
+      leafTtl: opts.leafTtlSeconds ?? inv.leafTtl,
+      vault: { addresses: [opts.vaultAddress] },
+    },
+    "inventory on loopback (derived)",
+  );
 }

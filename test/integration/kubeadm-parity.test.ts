@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { binaryPath } from "../../src/common/binaries.js";
 import { findHost, loadInventory, type Host, type Inventory } from "../../src/common/inventory.js";
-import { localDemoInventory } from "../../src/demo/inventory.js";
 import { mintSecretId } from "../../src/deploy/enroll.js";
 import type { LocalBao } from "../../src/common/localbao.js";
 import { approleRoleId, HOLDER_URI_PREFIX, profileOu, SERVICE_ACCOUNT_PATH } from "../../src/common/names.js";
@@ -22,6 +21,7 @@ import { signProfile, writeKubeconfigFile } from "../../src/pki/issue.js";
 import { hostPlan } from "../../src/plan/plan.js";
 import { apiServerUrl as planApiServerUrl } from "../../src/plan/topology.js";
 import { devBao } from "../helpers/bao.js";
+import { inventoryOnLoopback } from "../helpers/inventory.js";
 
 /**
  * kubeadm parity, for real: the kubeadm binary built by setup (v1.35.4) runs
@@ -352,7 +352,7 @@ beforeAll(async () => {
   kubernetesVersion = (await run(binaryPath("kubeadm"), ["version", "-o", "short"])).stdout.trim();
   bao = await devBao();
   client = bao.client();
-  local = localDemoInventory(inv, { prefix: LOOPBACK, vaultAddress: bao.address });
+  local = inventoryOnLoopback(inv, { prefix: LOOPBACK, vaultAddress: bao.address });
   await bootstrap(client, local);
 }, 120_000);
 
