@@ -8,7 +8,7 @@ import { enrollHosts, type EnrollOptions, type EnrollResult } from "./enroll.js"
 import { gateHost, type GateOptions } from "./check.js";
 import { checkHive, renderHiveStates } from "./hive.js";
 import { preflight, requirePreflight, type PreflightItem } from "./preflight.js";
-import { hostsByDeployOrder } from "./topology.js";
+import { hostsByDeployOrder } from "../plan/topology.js";
 
 /**
  * `hak-deploy apply`: Vault first (the reconciler, idempotent), then role by

@@ -10,7 +10,7 @@ import type { KubeCheckName } from "./kube-check.js";
 import { mapLimit } from "./pool.js";
 import { remoteShell, shellQuote } from "./shell.js";
 import { SshSession, type KnownHosts, type SshSettings } from "./ssh.js";
-import { apiServerUrl, etcdClientUrl, etcdClientUrls, hostUrl } from "./topology.js";
+import { apiServerUrl, etcdClientUrl, etcdClientUrls, hostUrl } from "../plan/topology.js";
 
 /**
  * `hak-deploy check`: the cluster seen from its hosts, over SSH. On every

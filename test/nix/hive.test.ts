@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadInventory, type Inventory } from "../../src/common/inventory.js";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
-import { DEPLOY_ORDER } from "../../src/deploy/topology.js";
+import { DEPLOY_ORDER } from "../../src/plan/topology.js";
 import { evalNixJson, NIX_DIR, nixInstantiate, nixPath, nixSandbox, writeHiveDir, type NixSandbox } from "./nix.js";
 
 /**
