@@ -171,13 +171,9 @@ in
       };
       plugins = mkOption {
         type = types.listOf types.str;
-        # The plan's CNI config uses bridge, host-local and portmap; containerd runs loopback.
-        default = plan.cniPlugins or [
-          "bridge"
-          "host-local"
-          "loopback"
-          "portmap"
-        ];
+        # The plan names them (its CNI config's plugins and containerd's loopback).
+        default = plan.cniPlugins;
+        defaultText = lib.literalExpression "the plan's cniPlugins";
         description = "Plugins to link.";
       };
       binDir = mkOption {
