@@ -177,8 +177,10 @@ in
         description = "Plugins to link.";
       };
       binDir = mkOption {
-        type = types.str;
-        default = "/opt/cni/bin";
+        type = types.nullOr types.str;
+        # Nodes' plans name it; other hosts link no plugins.
+        default = plan.cniBinDir or null;
+        defaultText = lib.literalExpression "the plan's cniBinDir";
         description = "The folder containerd's CNI config (from the plan) looks in.";
       };
     };

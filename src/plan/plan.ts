@@ -83,6 +83,7 @@ export function hostPlan(inv: Inventory, hostName: string, opts?: PlanOptionsInp
     ...merged,
     services: withNeeds(merged.services, merged.files, agent),
     cniPlugins: isNode(host) ? [...CNI_PLUGINS] : [],
+    ...(isNode(host) ? { cniBinDir: paths.CNI_BIN_DIR } : {}),
     images: isNode(host) ? [o.containerd.sandboxImage] : [],
     pathRoots: [...paths.PATH_ROOTS],
   };

@@ -173,6 +173,8 @@ export const hostPlanSchema = z
     sysctl: z.record(z.union([z.string(), z.number()])),
     /** CNI plugins the consumer puts in the CNI bin folder (nodes; empty elsewhere). */
     cniPlugins: z.array(name),
+    /** Where they go (containerd's CNI bin_dir), on nodes. */
+    cniBinDir: absPath.optional(),
     /** Container images the node's containerd must hold before pods start (the sandbox image). */
     images: z.array(z.string().min(1)),
     /** Every absolute host path in the plan starts with one of these. */
