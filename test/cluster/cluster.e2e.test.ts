@@ -19,8 +19,9 @@ import { screenshot, withChromium } from "../helpers/chromium.js";
 /**
  * The local cluster end to end, on the real binaries, brought up ONCE for
  * every test here (CI has 2 cores): `npm run demo`'s program in its own
- * state folder, ports, name prefix and subnet (10.241.0.0/24), so it runs
- * beside a person's demo. Then: hak-deploy check (the seed's check.sh),
+ * state folder, ports, name prefix and subnet (10.244.0.0/24; HAK_E2E_NET
+ * and HAK_E2E_PREFIX move them), so it runs beside a person's demo and the
+ * HA lab (10.241.0.0/24). Then: hak-deploy check (the seed's check.sh),
  * pod to pod across the workers, a Service backed by a pod on the other
  * worker, the Node authorizer and NodeRestriction, the identities of
  * kube-proxy and CoreDNS, admin vs super-admin, and stop leaving nothing.
@@ -32,7 +33,9 @@ const ROTATION = process.env.HAK_ROTATION === "1";
 const root = mkdtempSync(join(tmpdir(), "hak-cl-"));
 const stateDir = join(root, "s");
 const invFile = join(root, "inventory.yaml");
-const PREFIX = "hakt";
+const PREFIX = process.env.HAK_E2E_PREFIX || "hakt";
+/** The first three octets of the cluster's /24. */
+const NET = process.env.HAK_E2E_NET || "10.244.0";
 /** For `up` and `stop` alike. */
 let flags: string[] = [];
 /** For `up`: the same ports every run (a second run reuses the servers on them). */
@@ -89,8 +92,8 @@ describe.sequential("the local cluster (real binaries, one bring-up)", () => {
     expect(b.status, b.stderr + b.stdout).toBe(0);
     // The demo's topology on its own /24, so it never meets the demo's addresses.
     const doc = parse(readFileSync(join(PROJECT_ROOT, "examples", "demo-cluster.yaml"), "utf8")) as { apiVip: string; hosts: { address: string }[] };
-    doc.apiVip = doc.apiVip.replace("10.240.0.", "10.241.0.");
-    for (const h of doc.hosts) h.address = h.address.replace("10.240.0.", "10.241.0.");
+    doc.apiVip = doc.apiVip.replace("10.240.0.", `${NET}.`);
+    for (const h of doc.hosts) h.address = h.address.replace("10.240.0.", `${NET}.`);
     writeFileSync(invFile, stringify(doc));
     const bao = await freePort();
     flags = ["--state-dir", stateDir, "-i", invFile, "--prefix", PREFIX];
@@ -117,7 +120,7 @@ describe.sequential("the local cluster (real binaries, one bring-up)", () => {
 
   it("comes up with every node Ready, printing kubectl get nodes -o wide", () => {
     expect(report.nodes.map((n) => `${n.name}=${n.ready}`).sort()).toEqual(["controlplane1", "controlplane2", "controlplane3", "worker1", "worker2"].map((n) => `${n}=true`));
-    expect(report.nodesWide).toMatch(/worker2\s+Ready\s.*10\.241\.0\.32/);
+    expect(report.nodesWide).toMatch(new RegExp(`worker2\\s+Ready\\s.*${NET.replaceAll(".", "\\.")}\\.32`));
     // kubeadm's role label on the control planes (the cluster plan's nodeLabels), none on the workers.
     expect(report.nodesWide).toMatch(/controlplane1\s+Ready\s+control-plane\s/);
     expect(report.nodesWide).toMatch(/worker1\s+Ready\s+<none>\s/);
@@ -147,7 +150,7 @@ describe.sequential("the local cluster (real binaries, one bring-up)", () => {
   it("a second run reuses what runs", () => {
     const again = demo(["up", "--json", ...upFlags], 300_000);
     expect(again.code, again.err.slice(-3000)).toBe(0);
-    expect(again.err).toMatch(/worker1\s+10\.241\.0\.31\s+running \(supervisor pid/);
+    expect(again.err).toMatch(new RegExp(`worker1\\s+${NET.replaceAll(".", "\\.")}\\.31\\s+running \\(supervisor pid`));
     const r2 = JSON.parse(again.out) as ClusterReport;
     expect(r2.processes.filter((p) => p.kind === "host").map((p) => p.pid).sort()).toEqual(report.processes.filter((p) => p.kind === "host").map((p) => p.pid).sort());
   }, 400_000);
