@@ -100,6 +100,18 @@ export function buildProgram(): Command {
       if (rows.some((r) => r.health !== "valid" || r.lastError || r.reason)) exitWith(1);
     });
 
+  program
+    .command("credential")
+    .description("kubeconfig credential plugin (client.authentication.k8s.io/v1): prints the agent's current certificate and key as an ExecCredential")
+    .requiredOption("--cert <file>", "the certificate output's certFile")
+    .requiredOption("--key <file>", "the certificate output's keyFile")
+    .action(async (o: { cert: string; key: string }) => {
+      // bin/hak-agent.js runs this module directly, without the rest of the agent; this entry is for --help and completion.
+      const { credentialMain } = await import("./credential.js");
+      const code = credentialMain(["--cert", o.cert, "--key", o.key]);
+      if (code !== 0) exitWith(code);
+    });
+
   return program;
 }
 

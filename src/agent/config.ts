@@ -88,6 +88,14 @@ export const kubeconfigOutputSchema = z
     clusterName: z.string().min(1).default("kubernetes"),
     /** Default: the certificate's common name. */
     userName: z.string().min(1).optional(),
+    /**
+     * How the user authenticates: "embedded" puts the certificate and key in
+     * the file (rewritten on every renewal: its consumer must be restarted);
+     * "exec" names `hak-agent credential` as a client-go credential plugin,
+     * which hands out the current pair and tells client-go when to ask again
+     * (the file holds no key and never changes on renewal; see credential.ts).
+     */
+    credential: z.enum(["embedded", "exec"]).default("embedded"),
     path: absPath,
     ...fileOwnership,
     actions,

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { HakError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fsutil.js";
 import { renderKubeconfig } from "../common/kubeconfig.js";
+import { credentialCommand } from "./credential.js";
 import { holderUri } from "../common/names.js";
 import { PROFILES } from "../common/profiles.js";
 import { signCsr } from "../common/sign.js";
@@ -82,14 +83,8 @@ export function renderKubeconfigFor(out: KubeconfigOutput, cert: CertificateOutp
   if (!onDisk.facts || !onDisk.keyMatches || !onDisk.certPem || !onDisk.keyPem) return undefined;
   const caPem = onDisk.caPem ?? readText(cert.chainFile);
   if (!caPem) throw new HakError(`certificate output "${cert.name}" has no caFile or chainFile to embed`, { where: `kubeconfig ${out.name}`, exitCode: 2 });
-  return renderKubeconfig({
-    clusterName: out.clusterName,
-    server: out.server,
-    caPem,
-    certPem: onDisk.certPem,
-    keyPem: onDisk.keyPem,
-    userName: out.userName ?? onDisk.facts.commonName,
-  });
+  const user = out.credential === "exec" ? { exec: credentialCommand(cert.certFile, cert.keyFile) } : { certPem: onDisk.certPem, keyPem: onDisk.keyPem };
+  return renderKubeconfig({ clusterName: out.clusterName, server: out.server, caPem, ...user, userName: out.userName ?? onDisk.facts.commonName });
 }
 
 /** Writes a single-file output when its content differs; true when written. */

@@ -45,25 +45,34 @@ function consumerOf(profile: ProfileName): Consumer {
     // For `hak-deploy check` (etcdctl endpoint status --cluster), as root.
     case "etcd-healthcheck-client":
       return { ...root, actions: [] };
-    // The apiserver reloads its serving certificate by itself; the client
-    // certificates it presents are read at start, so their renewal restarts
-    // it (the agent debounces several outputs into one restart; apiservers
-    // behind haproxy take turns by renewal jitter).
+    // The apiserver picks up every one of its certificates by itself, so a
+    // renewal restarts nothing: the serving pair and the front-proxy client
+    // pair are watched files (dynamiccertificates); the etcd client pair is
+    // read for every new connection (etcd's transport.TLSInfo) and etcd
+    // checks a client certificate only at the handshake, so open gRPC
+    // connections carry on; the kubelet client pair is read for every new
+    // connection (client-go ReloadTLSFiles, at most a second old), and exec,
+    // attach and port-forward dial one each.
     case "apiserver":
-      return { ...kube, actions: [] };
     case "apiserver-etcd-client":
     case "apiserver-kubelet-client":
     case "front-proxy-client":
-      return { ...kube, actions: [restart("kube-apiserver")] };
+      return { ...kube, actions: [] };
+    // The Kubernetes clients reach the API with a kubeconfig whose user is
+    // the agent's credential plugin (credential: "exec"): client-go asks it
+    // again at each certificate's late point and moves its connections to
+    // the new pair, so a renewal restarts none of them. The file changes only
+    // with the CA or the server, and then its reader is restarted.
     case "controller-manager":
       return { ...kube, actions: [restart("kube-controller-manager")], kubeconfig: "local" };
     case "scheduler":
       return { ...kube, actions: [restart("kube-scheduler")], kubeconfig: "local" };
-    // Restarting the kubelet leaves running pods alone.
     case "kubelet":
       return { ...root, actions: [restart("kubelet")], kubeconfig: "api" };
+    // The kubelet reloads its serving pair from the files when they change
+    // (ReloadKubeletServerCertificateFile, beta and on since 1.31).
     case "kubelet-serving":
-      return { ...root, actions: [restart("kubelet")] };
+      return { ...root, actions: [] };
     case "kube-proxy":
       return { ...root, actions: [restart("kube-proxy")], kubeconfig: "api" };
     // CoreDNS reloads on SIGUSR1 (its kubernetes plugin reconnects with the
@@ -126,6 +135,7 @@ export function agentConfig(inv: Inventory, host: Host, opts: PlanOptions): Agen
         certificate: profile,
         server: apiServerUrlFor(inv, host, who.kubeconfig),
         clusterName: inv.name,
+        credential: "exec",
         path: paths.kubeconfigFile(profile),
         owner: who.owner,
         group: who.group,

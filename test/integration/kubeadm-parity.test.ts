@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { X509Certificate, createPublicKey } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
@@ -142,6 +142,7 @@ interface KubeconfigView {
   "kubeconfig context": string;
   "kubeconfig current-context": string;
   "kubeconfig CA is the issuer": boolean;
+  "kubeconfig credential": string;
 }
 
 const sorted = (xs: string[]) => [...xs].sort();
@@ -175,16 +176,20 @@ function certView(pem: string): CertView {
 
 interface KubeconfigDoc {
   clusters: { name: string; cluster: { server: string; "certificate-authority-data": string } }[];
-  users: { name: string; user: { "client-certificate-data": string } }[];
+  users: { name: string; user: { "client-certificate-data"?: string; exec?: { command: string; args: string[] } } }[];
   contexts: { name: string }[];
   "current-context": string;
 }
 
 const unb64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
 
-function kubeconfigView(text: string): { view: KubeconfigView; certPem: string } {
+/** `issuedPem`: the certificate a credential plugin hands out (the kubeconfig holds none). */
+function kubeconfigView(text: string, issuedPem?: string): { view: KubeconfigView; certPem: string } {
   const k = parse(text) as KubeconfigDoc;
-  const certPem = unb64(k.users[0]!.user["client-certificate-data"]);
+  const user = k.users[0]!.user;
+  const data = user["client-certificate-data"];
+  const certPem = data !== undefined ? unb64(data) : (issuedPem ?? "");
+  const credential = user.exec ? `exec: ${basename(user.exec.args[0] ?? user.exec.command)} ${user.exec.args[1] ?? ""}`.trim() : data !== undefined ? "embedded" : "none";
   const caPem = unb64(k.clusters[0]!.cluster["certificate-authority-data"]);
   return {
     certPem,
@@ -195,6 +200,7 @@ function kubeconfigView(text: string): { view: KubeconfigView; certPem: string }
       "kubeconfig context": k.contexts[0]!.name,
       "kubeconfig current-context": k["current-context"],
       "kubeconfig CA is the issuer": signedBy(certPem, caPem),
+      "kubeconfig credential": credential,
     },
   };
 }
@@ -283,6 +289,13 @@ const ALLOWED: Allowed[] = [
     reason:
       "kubeadm's worker1 kubelet.conf comes from kubeadm init under worker1's name, which points a node at its own apiserver (kubeadm join would use the controlPlaneEndpoint); hak's plan points a worker's kubeconfigs at the API virtual IP",
     ok: (k, h, it) => it.host?.role === "worker" && k === `https://${it.host.address}:${inv.apiPort}` && h === planApiServerUrl(inv),
+  },
+  {
+    id: "exec-credential",
+    field: "kubeconfig credential",
+    reason:
+      "the kubeconfigs an agent writes for a component name hak-agent's credential plugin, which hands out the current certificate and tells client-go when to ask again, so a renewal restarts no component and the file holds no key; kubeadm embeds the pair",
+    ok: (k, h, it) => it.holder !== undefined && k === "embedded" && h === "exec: hak-agent.js credential",
   },
 ];
 
@@ -446,7 +459,7 @@ describe("kubeadm parity, with the kubeadm setup built and a real OpenBao", () =
       const issued = await hakIssue(profile, h);
       expect(issued.kubeconfig, `${item}: hak writes a kubeconfig for ${profile}`).toBeDefined();
       const k = kubeconfigView(text);
-      const hk = kubeconfigView(issued.kubeconfig ?? "");
+      const hk = kubeconfigView(issued.kubeconfig ?? "", issued.certPem);
       compare({ item, profile, host: h, holder: h, leaf: true }, issued.source, { ...certView(k.certPem), ...k.view }, mapBack({ ...certView(hk.certPem), ...hk.view }));
     }
 

@@ -103,9 +103,14 @@ describe("the agent config", () => {
       "kube-proxy": "https://10.240.0.21:6443",
     });
     expect(cfg.outputs.filter((o) => o.type === "secret").map((o) => o.name)).toEqual(["service-account-key", "service-account-pub"]);
-    // Renewals of what the apiserver reads at start restart it.
-    const etcdClient = cfg.outputs.find((o) => o.name === "apiserver-etcd-client")!;
-    expect(etcdClient.actions).toEqual([{ type: "restart", unit: "kube-apiserver.service", timeout: 30 }]);
+    // The apiserver picks up every certificate of its own: renewals restart nothing.
+    for (const name of ["apiserver", "apiserver-etcd-client", "apiserver-kubelet-client", "front-proxy-client", "kubelet-serving", "etcd-server", "etcd-peer"])
+      expect(cfg.outputs.find((o) => o.name === name)?.actions ?? "absent", name).toEqual(name.startsWith("etcd") ? "absent" : []);
+    // The clients authenticate through the agent's credential plugin: the kubeconfig holds no key, so it changes
+    // (and restarts its reader) only with the CA or the server.
+    for (const o of cfg.outputs) if (o.type === "kubeconfig") expect(o.credential, o.name).toBe("exec");
+    expect(cfg.outputs.find((o) => o.name === "kubelet-kubeconfig")!.actions).toEqual([{ type: "restart", unit: "kubelet.service", timeout: 30 }]);
+    expect(cfg.outputs.find((o) => o.name === "kubelet")!.actions).toEqual([]);
   });
 
   it("worker: kubelet, kube-proxy and coredns reach the API through the virtual IP; coredns reloads by SIGUSR1", () => {
