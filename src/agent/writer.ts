@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statfsSync, symlinkSync, unlinkSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statfsSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { HakError } from "../common/errors.js";
 import { fsyncDir, writeFileAtomic, type WriteOptions } from "../common/fsutil.js";
@@ -101,6 +101,30 @@ export function writeCertGeneration(out: CertFilePaths, c: CertContent, own: Own
   return genDir;
 }
 
+/**
+ * Readers that watch their files with inotify (the apiserver's and the
+ * kubelet's dynamic certificates, fsnotify on the configured path) watch the
+ * inode the symlinks led to when they looked: a generation's files, which a
+ * switch never modifies. So every switch also makes an event on the files it
+ * left: the previous generation's are touched (an attribute change, which
+ * those readers take as "load again") and older ones are deleted (which makes
+ * them watch the path anew). Without it they kept serving the old pair until
+ * its generation was pruned, one renewal later: past its expiry with short
+ * leaves. Kubernetes' projected volumes get the same event by deleting the
+ * old folder at once; hak keeps the previous one for readers that resolved
+ * the folder and have not read yet.
+ */
+function touchGeneration(dir: string): void {
+  const now = new Date();
+  for (const f of readdirSync(dir)) {
+    try {
+      utimesSync(join(dir, f), now, now);
+    } catch {
+      /* gone already: deleting it made the event */
+    }
+  }
+}
+
 /** Makes `path` a symlink to `target`, replacing whatever is there with one rename; no-op when already right. */
 function ensureLink(path: string, target: string): void {
   try {
@@ -124,12 +148,14 @@ function atomicSymlink(target: string, path: string): void {
   }
 }
 
-/** Keeps the current and the previous generation (a reader may still hold the previous one open). */
+/** Keeps the current and the previous generation (a reader may have resolved its folder and not read yet); touches the previous one (touchGeneration). */
 function pruneGenerations(store: string, current: string): void {
   const gens = readdirSync(store)
     .filter((n) => n.startsWith(GEN_PREFIX))
     .sort();
-  const keep = new Set([current, gens.filter((g) => g !== current).at(-1)]);
+  const previous = gens.filter((g) => g !== current).at(-1);
+  if (previous) touchGeneration(join(store, previous));
+  const keep = new Set([current, previous]);
   for (const g of gens) if (!keep.has(g)) rmSync(join(store, g), { recursive: true, force: true });
 }
 

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -87,5 +87,35 @@ describe("writeCertGeneration", () => {
     expect(generationCount(out)).toBe(2);
     expect(readdirSync(storeDir(out)).sort()).toEqual(expect.arrayContaining(["current"]));
     expect(keyMatchesCert(readFileSync(out.keyFile, "utf8"), readFileSync(out.certFile, "utf8"))).toBe(true);
+  });
+
+  it("every switch makes an inotify event on what a path watcher watches (the apiserver's and kubelet's dynamic certificates re-add their watch on delete)", async () => {
+    const w = { name: "watched", certFile: join(dir, "watched.crt"), keyFile: join(dir, "watched.key") };
+    const own = { uid: 0, gid: 0, mode: 0o600 };
+    writeCertGeneration(w, await selfSigned("w0"), own, { obtainedAt: new Date().toISOString() });
+    // fsnotify's way, as dynamiccertificates uses it: watch the path (inotify follows the symlinks to the
+    // generation's file), and on a delete or rename watch the path again.
+    let events = 0;
+    let watcher: FSWatcher;
+    const watchPath = () => {
+      watcher = watch(w.certFile, (type) => {
+        events++;
+        if (type === "rename") {
+          watcher.close();
+          watchPath();
+        }
+      });
+    };
+    watchPath();
+    const missed: number[] = [];
+    for (let i = 1; i <= 6; i++) {
+      const before = events;
+      writeCertGeneration(w, await selfSigned(`w${i}`), own, { obtainedAt: new Date().toISOString() });
+      const until = Date.now() + 1000;
+      while (events === before && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      if (events === before) missed.push(i);
+    }
+    watcher!.close();
+    expect(missed, "switches no watcher heard of").toEqual([]);
   });
 });
