@@ -302,6 +302,14 @@ in
     );
     users.groups = lib.genAttrs plan.groups (_: { });
 
+    # Every inventory host by name and FQDN: the apiservers dial kubelets by name.
+    networking.hosts = builtins.listToAttrs (
+      map (h: {
+        name = h.address;
+        value = h.names;
+      }) plan.hostNames
+    );
+
     boot.kernel.sysctl = plan.sysctl;
     boot.kernelModules = lib.optional bridgeSysctls "br_netfilter";
 

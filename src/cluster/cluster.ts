@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -288,13 +288,36 @@ async function prepareHost(o: ClusterOptions, p: ClusterPaths, inv: Inventory, h
 }
 
 /** Hard-coded paths of kubelet, containerd and the CNI plugins, bind-mounted from the host's folder inside its mount namespace. */
-function hostBinds(root: string): { target: string; source: string }[] {
+function hostBinds(root: string): { target: string; source: string; file?: true }[] {
   return [
     { target: "/var/log/containers", source: join(root, "var", "log", "containers") },
     { target: "/run/containerd", source: join(root, "run", "containerd") },
     { target: "/var/lib/cni", source: join(root, "var", "lib", "cni") },
     { target: "/run/netns", source: join(root, "run", "netns") },
+    { target: "/etc/hosts", source: hostsFile(root), file: true },
   ];
+}
+
+const hostsFile = (root: string) => join(root, "etc", "hosts");
+
+/**
+ * The host's /etc/hosts (bind-mounted over the machine's in its mount
+ * namespace): the plan's hostNames, as NixOS's networking.hosts writes them.
+ * Written in place, not renamed, so a namespace made by an earlier run sees
+ * the new content through its bind.
+ */
+function writeHostsFile(root: string, names: HostPlan["hostNames"]): void {
+  const text = ["127.0.0.1 localhost", "::1 localhost", ...names.map((h) => `${h.address} ${h.names.join(" ")}`), ""].join("\n");
+  mkdirSync(join(root, "etc"), { recursive: true });
+  if (readTextOr(hostsFile(root)) !== text) writeFileSync(hostsFile(root), text, { mode: 0o644 });
+}
+
+function readTextOr(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 async function supervisorAnswers(socket: string): Promise<HostStatus | undefined> {
@@ -464,6 +487,7 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterReport> {
       ns.ensureHostNet(spec, h);
       const bad = ns.applySysctls(spec, host.name, prep.plan.sysctl);
       if (bad.length > 0) o.say(`  ${host.name}: sysctl not settable in a network namespace, left as the machine has it: ${bad.join(", ")}`);
+      writeHostsFile(prep.root, prep.plan.hostNames);
       ns.ensureMountNs(spec, o.stateRoot, host.name, hostBinds(prep.root));
       ns.ensureCgroup(`${cg}/hak`);
       prepared.push(prep);

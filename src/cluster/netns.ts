@@ -145,9 +145,10 @@ function isMountPoint(path: string): boolean {
 
 /**
  * The host's mount namespace, pinned in a file. Made once: later runs find
- * the pin and reuse it. `binds` maps a hard-coded path to the host's folder.
+ * the pin and reuse it. `binds` maps a hard-coded path to the host's folder
+ * (or, with `file`, a file that exists on both sides, e.g. /etc/hosts).
  */
-export function ensureMountNs(s: NetSpec, stateDir: string, host: string, binds: { target: string; source: string }[]): string {
+export function ensureMountNs(s: NetSpec, stateDir: string, host: string, binds: { target: string; source: string; file?: true }[]): string {
   const dir = mountPinDir(stateDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // A pin needs a private parent mount.
@@ -171,7 +172,7 @@ export function ensureMountNs(s: NetSpec, stateDir: string, host: string, binds:
     `mount --rbind '${tmp}' /sys/fs/cgroup`,
     `umount -l '${tmp}'`,
     `rmdir '${tmp}'`,
-    ...binds.flatMap((b) => [`mkdir -p '${b.source}' '${b.target}'`, `mount --bind '${b.source}' '${b.target}'`]),
+    ...binds.flatMap((b) => [...(b.file ? [] : [`mkdir -p '${b.source}' '${b.target}'`]), `mount --bind '${b.source}' '${b.target}'`]),
   ];
   run("nsenter", [`--net=${netnsPath(s, host)}`, `--mount=${pin}`, "sh", "-c", lines.join("\n")]);
   return pin;

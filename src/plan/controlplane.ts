@@ -34,7 +34,14 @@ export function controlplanePart(inv: Inventory, host: Host): Part {
     // Kubelet serving certificates come from the kubernetes CA (profile
     // kubelet-serving): logs and exec verify the kubelet they reach.
     "kubelet-certificate-authority": kubernetesCa,
-    "kubelet-preferred-address-types": ["InternalIP", "ExternalIP", "Hostname"],
+    // By name first (kubeadm: InternalIP first), so the apiserver's TLS
+    // client sends the node's name as SNI: the kubelet serves its reloaded
+    // serving pair (ReloadKubeletServerCertificateFile) only through
+    // GetCertificate, which Go's crypto/tls consults for a client without SNI
+    // only when no static pair is set, and the kubelet sets the one it read
+    // at start. By address, logs and exec would meet that first pair until it
+    // expired. Every host resolves every host's name (the plan's hostNames).
+    "kubelet-preferred-address-types": ["Hostname", "InternalIP", "ExternalIP"],
     "proxy-client-cert-file": paths.certFile("front-proxy-client"),
     "proxy-client-key-file": paths.keyFile("front-proxy-client"),
     "requestheader-allowed-names": "front-proxy-client",

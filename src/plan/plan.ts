@@ -1,7 +1,7 @@
 import type { AgentConfigInput } from "../agent/config.js";
 import { InputError } from "../common/errors.js";
 import { findHost, type Host, type Inventory } from "../common/inventory.js";
-import { PROFILES } from "../common/profiles.js";
+import { hostDnsNames, PROFILES } from "../common/profiles.js";
 import { agentConfig, hostProfiles } from "./agent.js";
 import { controlplanePart } from "./controlplane.js";
 import { etcdPart } from "./etcd.js";
@@ -84,6 +84,7 @@ export function hostPlan(inv: Inventory, hostName: string, opts?: PlanOptionsInp
     services: withNeeds(merged.services, merged.files, agent),
     cniPlugins: isNode(host) ? [...CNI_PLUGINS] : [],
     ...(isNode(host) ? { cniBinDir: paths.CNI_BIN_DIR } : {}),
+    hostNames: inv.hosts.map((h) => ({ address: h.address, names: hostDnsNames(inv, h) })),
     images: isNode(host) ? [o.containerd.sandboxImage] : [],
     pathRoots: [...paths.PATH_ROOTS],
   };

@@ -175,6 +175,12 @@ export const hostPlanSchema = z
     cniPlugins: z.array(name),
     /** Where they go (containerd's CNI bin_dir), on nodes. */
     cniBinDir: absPath.optional(),
+    /**
+     * Names every host resolves without DNS (its /etc/hosts): each inventory
+     * host by name and FQDN. The apiservers dial kubelets by name (see the
+     * control-plane part), so they need it.
+     */
+    hostNames: z.array(z.object({ address: z.string().min(1), names: z.array(z.string().min(1)).min(1) }).strict()),
     /** Container images the node's containerd must hold before pods start (the sandbox image). */
     images: z.array(z.string().min(1)),
     /** Every absolute host path in the plan starts with one of these. */

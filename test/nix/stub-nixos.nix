@@ -421,6 +421,11 @@ let
       type = types.strMatching "^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$";
       default = "nixos";
     };
+    # config/networking.nix
+    networking.hosts = mkOption {
+      type = types.attrsOf (types.listOf types.str);
+      default = { };
+    };
     networking.nftables.enable = mkOption {
       type = types.bool;
       default = false;
