@@ -116,6 +116,8 @@ export class Agent {
   private readonly random: Random;
   readonly now: () => number;
   private pending: PendingActions<ActionConfig> | undefined;
+  /** Actions started at once (http-get), awaited before `once` returns and when the loop stops. */
+  private inFlight = new Set<Promise<void>>();
   private lastTick = 0;
   private notified = false;
   /** Next health probe, while something waits on Vault or on the file system. */
@@ -227,9 +229,11 @@ export class Agent {
       if (did) {
         changed.push(r.out.name);
         this.metrics.outputWrites.inc({ output: r.out.name });
+        // An http-get is there to be the first to use what was just written: at once, not debounced.
+        for (const a of r.out.actions) if (a.type === "http-get") this.startNow(a);
         this.pending = addPending(
           this.pending,
-          r.out.actions.map((a) => ({ key: actionKey(a), action: a })),
+          r.out.actions.filter((a) => a.type !== "http-get").map((a) => ({ key: actionKey(a), action: a })),
           this.now(),
         );
       }
@@ -331,13 +335,20 @@ export class Agent {
     if (!p) return;
     if (!force && this.now() < flushAt(p, this.cfg.renewal.debounce * 1000, MAX_DEBOUNCE_MS)) return;
     this.pending = undefined;
-    for (const a of p.actions.values()) {
-      const res = await runAction(a);
-      const label = actionLabel(a);
-      this.metrics.actions.inc({ action: label, result: res.ok ? "success" : res.timedOut ? "timeout" : "failure" });
-      if (res.ok) this.log.info({ action: label }, "action ran");
-      else this.log.error({ action: label, code: res.code, timedOut: res.timedOut, stderr: res.stderr, err: res.error }, "action failed");
-    }
+    for (const a of p.actions.values()) await this.runOne(a);
+  }
+
+  private startNow(a: ActionConfig): void {
+    const p: Promise<void> = this.runOne(a).finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+  }
+
+  private async runOne(a: ActionConfig): Promise<void> {
+    const res = await runAction(a);
+    const label = actionLabel(a);
+    this.metrics.actions.inc({ action: label, result: res.ok ? "success" : res.timedOut ? "timeout" : "failure" });
+    if (res.ok) this.log.info({ action: label }, "action ran");
+    else this.log.error({ action: label, code: res.code, timedOut: res.timedOut, stderr: res.stderr, err: res.error }, "action failed");
   }
 
   status(): OutputStatus[] {
@@ -444,6 +455,7 @@ export class Agent {
     try {
       await this.pass();
       await this.flushActions(true);
+      await Promise.all(this.inFlight);
       return this.notReady().length === 0;
     } finally {
       await this.session.close();
@@ -460,6 +472,7 @@ export class Agent {
         await sleep(this.nextWakeIn(), undefined, { signal }).catch(() => undefined);
       }
       await this.flushActions(true);
+      await Promise.all(this.inFlight);
     } finally {
       await this.session.close();
     }

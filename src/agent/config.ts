@@ -51,6 +51,20 @@ export const actionSchema = z.discriminatedUnion("type", [
     })
     .strict(),
   z.object({ type: z.literal("command"), argv: z.array(z.string().min(1)).min(1, "needs at least the program"), timeout }).strict(),
+  // A GET with a client pair, run at once after the write (not debounced), for its side effect on the
+  // server: see httpGetBurst in actions.ts. Any HTTP answer counts as run.
+  z
+    .object({
+      type: z.literal("http-get"),
+      url: z.string().url().refine((u) => u.startsWith("https://"), "must be an https:// URL"),
+      certFile: absPath,
+      keyFile: absPath,
+      caFile: absPath,
+      /** Seconds to repeat it for, every 20 ms (0: once). */
+      burst: z.number().min(0).max(10).default(0),
+      timeout,
+    })
+    .strict(),
 ]);
 
 const actions = z.array(actionSchema).default([]);

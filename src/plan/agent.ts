@@ -5,7 +5,7 @@ import { approleRoleId, authRoleName, KV_MOUNT, SERVICE_ACCOUNT_SECRET, type CaN
 import { PROFILES, profilesForRole, requestSpec, type ProfileName } from "../common/profiles.js";
 import type { PlanOptions } from "./options.js";
 import * as paths from "./paths.js";
-import { apiServerUrlFor } from "./topology.js";
+import { apiServerUrlFor, hostUrl } from "./topology.js";
 
 /**
  * The agent's config for a host (the `agent` of its plan): one certificate
@@ -55,8 +55,13 @@ function consumerOf(profile: ProfileName): Consumer {
     // attach and port-forward dial one each.
     case "apiserver":
     case "apiserver-etcd-client":
-    case "apiserver-kubelet-client":
     case "front-proxy-client":
+      return { ...kube, actions: [] };
+    // client-go closes every kubelet connection of the apiserver, the one in
+    // its handshake included, when it meets the renewed pair: the agent makes
+    // those first handshakes itself (actions.ts, httpGetBurst), so no exec
+    // or logs call of a user's is the one cut.
+    case "apiserver-kubelet-client":
       return { ...kube, actions: [] };
     // The Kubernetes clients reach the API with a kubeconfig whose user is
     // the agent's credential plugin (credential: "exec"): client-go asks it
@@ -85,6 +90,25 @@ function consumerOf(profile: ProfileName): Consumer {
     case "super-admin":
       throw new Error(`profile ${profile} is never held by a host`);
   }
+}
+
+/**
+ * After a renewal of the apiserver's kubelet client pair: GETs through this
+ * host's apiserver to its own kubelet (node proxy /healthz) with that pair
+ * (kubeadm:cluster-admins), every 20 ms for 1.5 s — longer than client-go's
+ * one-second cache of the pair — so the apiserver meets the new pair on the
+ * agent's connections.
+ */
+function kubeletConnectionsKick(inv: Inventory, host: Host): Action {
+  return {
+    type: "http-get",
+    url: `${hostUrl("https", host.address, inv.apiPort)}/api/v1/nodes/${host.name}/proxy/healthz`,
+    certFile: paths.certFile("apiserver-kubelet-client"),
+    keyFile: paths.keyFile("apiserver-kubelet-client"),
+    caFile: paths.caFile("kubernetes"),
+    burst: 1.5,
+    timeout: 10,
+  };
 }
 
 /** Vault addresses: the options', else the inventory's; a plan cannot do without. */
@@ -126,7 +150,7 @@ export function agentConfig(inv: Inventory, host: Host, opts: PlanOptions): Agen
       group: who.group,
       mode: "0600",
       // With a kubeconfig, the component reads the kubeconfig, not these files.
-      actions: who.kubeconfig ? [] : who.actions,
+      actions: who.kubeconfig ? [] : profile === "apiserver-kubelet-client" ? [kubeletConnectionsKick(inv, host)] : who.actions,
     });
     if (who.kubeconfig) {
       outputs.push({

@@ -40,7 +40,7 @@ export function renderHostPlan(p: HostPlan, opts: { files?: boolean } = {}): str
         o.type === "certificate" ? `${o.certFile} (+key, ca ${o.caFile ?? "-"})` : o.path,
         `${o.owner ?? "root"}:${o.group ?? "root"}`,
         String(o.mode ?? "0600"),
-        (o.actions ?? []).map((a) => (a.type === "command" ? a.argv.join(" ") : `${a.type} ${a.unit}`)).join(", ") || "-",
+        (o.actions ?? []).map((a) => (a.type === "command" ? a.argv.join(" ") : a.type === "http-get" ? `GET ${new URL(a.url).pathname}` : `${a.type} ${a.unit}`)).join(", ") || "-",
       ]),
     ),
   );

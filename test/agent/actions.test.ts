@@ -2,7 +2,11 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { createServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { actionArgv, actionKey, runAction } from "../../src/agent/actions.js";
+import { generateKeyPair, x509 } from "../../src/common/x509.js";
 
 /** Actions run as real child processes: argv, the debounce key, timeouts, failures as results. */
 
@@ -49,5 +53,54 @@ describe("actions", () => {
       process.env.PATH = path;
     }
     expect(readFileSync(log, "utf8")).toBe("reload-or-restart kube-apiserver.service\nkill -s SIGHUP etcd.service\nrestart kubelet.service\n");
+  });
+});
+
+describe("http-get (the kubelet-connection kick)", () => {
+  async function selfSigned(cn: string, ip?: string) {
+    const kp = await generateKeyPair("ec");
+    const c = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: "0b",
+      name: [{ CN: [cn] }],
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3600_000),
+      keys: kp.keys,
+      signingAlgorithm: kp.algorithm,
+      extensions: ip ? [new x509.SubjectAlternativeNameExtension([{ type: "ip", value: ip }])] : [],
+    });
+    return { cert: `${c.toString("pem")}\n`, key: kp.privateKeyPem };
+  }
+
+  it("GETs on new connections with the client pair, every 20 ms for the burst; any HTTP status counts; a dead server is a failed result", async () => {
+    const server = await selfSigned("server", "127.0.0.1");
+    const client = await selfSigned("agent");
+    const files = { certFile: join(dir, "c.crt"), keyFile: join(dir, "c.key"), caFile: join(dir, "s.crt") };
+    writeFileSync(files.certFile, client.cert);
+    writeFileSync(files.keyFile, client.key, { mode: 0o600 });
+    writeFileSync(files.caFile, server.cert);
+    const seen: string[] = [];
+    const ports = new Set<number>();
+    const srv = createServer({ cert: server.cert, key: server.key, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      seen.push(String(peer.subject?.CN ?? "none"));
+      ports.add(req.socket.remotePort ?? 0);
+      res.writeHead(502).end("kubelet unreachable");
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const port = (srv.address() as AddressInfo).port;
+    try {
+      const res = await runAction({ type: "http-get", url: `https://127.0.0.1:${port}/api/v1/nodes/x/proxy/healthz`, ...files, burst: 0.5, timeout: 10 });
+      expect(res).toMatchObject({ ok: true });
+      expect(seen.length).toBeGreaterThanOrEqual(10);
+      expect(new Set(seen)).toEqual(new Set(["agent"]));
+      // A new connection each time: each meets the pair the server's transport has now.
+      expect(ports.size).toBe(seen.length);
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+    const dead = await runAction({ type: "http-get", url: `https://127.0.0.1:${port}/`, ...files, burst: 0, timeout: 5 });
+    expect(dead).toMatchObject({ ok: false, error: expect.stringMatching(/ECONNREFUSED/) });
+    const missing = await runAction({ type: "http-get", url: `https://127.0.0.1:${port}/`, ...files, keyFile: join(dir, "none.key"), burst: 0, timeout: 5 });
+    expect(missing).toMatchObject({ ok: false, error: expect.stringContaining(join(dir, "none.key")) });
   });
 });

@@ -104,8 +104,12 @@ describe("the agent config", () => {
     });
     expect(cfg.outputs.filter((o) => o.type === "secret").map((o) => o.name)).toEqual(["service-account-key", "service-account-pub"]);
     // The apiserver picks up every certificate of its own: renewals restart nothing.
-    for (const name of ["apiserver", "apiserver-etcd-client", "apiserver-kubelet-client", "front-proxy-client", "kubelet-serving", "etcd-server", "etcd-peer"])
+    for (const name of ["apiserver", "apiserver-etcd-client", "front-proxy-client", "kubelet-serving", "etcd-server", "etcd-peer"])
       expect(cfg.outputs.find((o) => o.name === name)?.actions ?? "absent", name).toEqual(name.startsWith("etcd") ? "absent" : []);
+    // Its kubelet client pair: the agent makes the apiserver's first kubelet handshakes after a renewal itself.
+    expect(cfg.outputs.find((o) => o.name === "apiserver-kubelet-client")!.actions).toEqual([
+      expect.objectContaining({ type: "http-get", url: "https://10.240.0.21:6443/api/v1/nodes/controlplane1/proxy/healthz", burst: 1.5 }),
+    ]);
     // The clients authenticate through the agent's credential plugin: the kubeconfig holds no key, so it changes
     // (and restarts its reader) only with the CA or the server.
     for (const o of cfg.outputs) if (o.type === "kubeconfig") expect(o.credential, o.name).toBe("exec");
