@@ -88,7 +88,9 @@ const BURST_EVERY_MS = 20;
  * makes that first handshake after a renewal fails: without this, the first
  * `kubectl exec` after each renewal. The agent makes those handshakes itself
  * (a node-proxy GET to its own kubelet), right after the write and for
- * longer than the loader's cache, so the change is met by its own calls.
+ * longer than the loader's cache, so the change is met by its own calls. As
+ * upgrade requests: a plain GET rides the apiserver's pooled kubelet
+ * connection and makes no handshake; for an upgrade the apiserver dials anew.
  */
 export async function httpGetBurst(a: HttpGetAction): Promise<ActionResult> {
   let tls: { ca: string; cert: string; key: string };
@@ -103,7 +105,7 @@ export async function httpGetBurst(a: HttpGetAction): Promise<ActionResult> {
   let answered = 0;
   do {
     const started = Date.now();
-    const err = await getOnce(a.url, tls, Math.max(1, deadline - started));
+    const err = await getOnce(a.url, tls, a.upgrade, Math.max(1, deadline - started));
     if (err) lastError = err;
     else answered++;
     const wait = BURST_EVERY_MS - (Date.now() - started);
@@ -113,9 +115,10 @@ export async function httpGetBurst(a: HttpGetAction): Promise<ActionResult> {
 }
 
 /** One GET on a new connection (agent: false): undefined when an HTTP answer came, else the error. */
-function getOnce(url: string, tls: { ca: string; cert: string; key: string }, timeoutMs: number): Promise<string | undefined> {
+function getOnce(url: string, tls: { ca: string; cert: string; key: string }, upgrade: boolean, timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const req = httpsRequest(url, { method: "GET", ...tls, agent: false, timeout: timeoutMs }, (res) => {
+    const headers = upgrade ? { connection: "Upgrade", upgrade: "SPDY/3.1" } : {};
+    const req = httpsRequest(url, { method: "GET", headers, ...tls, agent: false, timeout: timeoutMs }, (res) => {
       res.resume();
       res.on("end", () => resolve(undefined));
       res.on("error", (e) => resolve(e.message));

@@ -62,6 +62,8 @@ export const actionSchema = z.discriminatedUnion("type", [
       caFile: absPath,
       /** Seconds to repeat it for, every 20 ms (0: once). */
       burst: z.number().min(0).max(10).default(0),
+      /** Sent as an upgrade request (Connection: Upgrade), which a Kubernetes proxy dials a new backend connection for. */
+      upgrade: z.boolean().default(false),
       timeout,
     })
     .strict(),

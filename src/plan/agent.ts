@@ -107,6 +107,8 @@ function kubeletConnectionsKick(inv: Inventory, host: Host): Action {
     keyFile: paths.keyFile("apiserver-kubelet-client"),
     caFile: paths.caFile("kubernetes"),
     burst: 1.5,
+    // An upgrade request: the apiserver dials the kubelet anew for each (a plain GET would reuse a pooled connection).
+    upgrade: true,
     timeout: 10,
   };
 }

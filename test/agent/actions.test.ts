@@ -2,7 +2,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { IncomingMessage } from "node:http";
 import { createServer } from "node:https";
+import type { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { actionArgv, actionKey, runAction } from "../../src/agent/actions.js";
@@ -86,21 +88,30 @@ describe("http-get (the kubelet-connection kick)", () => {
       ports.add(req.socket.remotePort ?? 0);
       res.writeHead(502).end("kubelet unreachable");
     });
+    // Upgrade requests (what the plan sends) come here: answered like a kubelet that does not upgrade /healthz.
+    const upgrades: string[] = [];
+    srv.on("upgrade", (req: IncomingMessage, socket: Duplex) => {
+      upgrades.push(`${req.headers.connection} ${req.headers.upgrade} ${String((req.socket as TLSSocket).getPeerCertificate().subject?.CN)}`);
+      socket.end("HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    });
     await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
     const port = (srv.address() as AddressInfo).port;
     try {
-      const res = await runAction({ type: "http-get", url: `https://127.0.0.1:${port}/api/v1/nodes/x/proxy/healthz`, ...files, burst: 0.5, timeout: 10 });
+      const res = await runAction({ type: "http-get", url: `https://127.0.0.1:${port}/api/v1/nodes/x/proxy/healthz`, ...files, burst: 0.5, upgrade: false, timeout: 10 });
       expect(res).toMatchObject({ ok: true });
       expect(seen.length).toBeGreaterThanOrEqual(10);
       expect(new Set(seen)).toEqual(new Set(["agent"]));
       // A new connection each time: each meets the pair the server's transport has now.
       expect(ports.size).toBe(seen.length);
+      const up = await runAction({ type: "http-get", url: `https://127.0.0.1:${port}/api/v1/nodes/x/proxy/healthz`, ...files, burst: 0, upgrade: true, timeout: 10 });
+      expect(up).toMatchObject({ ok: true });
+      expect(upgrades).toEqual(["Upgrade SPDY/3.1 agent"]);
     } finally {
       await new Promise((r) => srv.close(r));
     }
-    const dead = await runAction({ type: "http-get", url: `https://127.0.0.1:${port}/`, ...files, burst: 0, timeout: 5 });
+    const dead = await runAction({ type: "http-get", url: `https://127.0.0.1:${port}/`, ...files, burst: 0, upgrade: false, timeout: 5 });
     expect(dead).toMatchObject({ ok: false, error: expect.stringMatching(/ECONNREFUSED/) });
-    const missing = await runAction({ type: "http-get", url: `https://127.0.0.1:${port}/`, ...files, keyFile: join(dir, "none.key"), burst: 0, timeout: 5 });
+    const missing = await runAction({ type: "http-get", url: `https://127.0.0.1:${port}/`, ...files, keyFile: join(dir, "none.key"), burst: 0, upgrade: false, timeout: 5 });
     expect(missing).toMatchObject({ ok: false, error: expect.stringContaining(join(dir, "none.key")) });
   });
 });

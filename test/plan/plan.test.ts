@@ -108,7 +108,7 @@ describe("the agent config", () => {
       expect(cfg.outputs.find((o) => o.name === name)?.actions ?? "absent", name).toEqual(name.startsWith("etcd") ? "absent" : []);
     // Its kubelet client pair: the agent makes the apiserver's first kubelet handshakes after a renewal itself.
     expect(cfg.outputs.find((o) => o.name === "apiserver-kubelet-client")!.actions).toEqual([
-      expect.objectContaining({ type: "http-get", url: "https://10.240.0.21:6443/api/v1/nodes/controlplane1/proxy/healthz", burst: 1.5 }),
+      expect.objectContaining({ type: "http-get", url: "https://10.240.0.21:6443/api/v1/nodes/controlplane1/proxy/healthz", burst: 1.5, upgrade: true }),
     ]);
     // The clients authenticate through the agent's credential plugin: the kubeconfig holds no key, so it changes
     // (and restarts its reader) only with the CA or the server.
