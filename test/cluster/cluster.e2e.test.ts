@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { binaryPath } from "../../src/common/binaries.js";
 import { freePort } from "../../src/common/localbao.js";
@@ -45,6 +45,7 @@ let report: ClusterReport;
 let admin: Kubectl;
 let superAdmin: Kubectl;
 let kubectlBin: string;
+let failed = false;
 const iptablesBefore = rootIptables();
 
 function rootIptables(): string {
@@ -113,9 +114,15 @@ describe.sequential("the local cluster (real binaries, one bring-up)", () => {
     if (ROTATION && report) expect(demo(["up", "--json", ...upFlags], 300_000).code).toBe(0);
   }, 400_000);
 
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === "fail") failed = true;
+  });
+
   afterAll(() => {
     // Whatever failed above: never leave namespaces, mounts or processes behind.
     demo(["stop", ...flags], 300_000);
+    // After a failure the components' logs are what tells why: kept for CI's artifacts.
+    if (failed) cpSync(join(stateDir, "cluster", "logs"), join(PROJECT_ROOT, "test-artifacts", "cluster-logs"), { recursive: true });
     rmSync(root, { recursive: true, force: true });
   }, 400_000);
 
