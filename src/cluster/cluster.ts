@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -131,6 +131,28 @@ export function localPlanOptions(o: { vaultAddresses: string[]; vaultCaFile: str
     // nf_conntrack_max is read-only outside the initial network namespace.
     kubeProxy: { extraConfig: { conntrack: { maxPerCore: 0, min: 0 } } },
   };
+}
+
+/**
+ * inotify instances the local cluster needs: each kubelet, apiserver and
+ * containerd holds several (fsnotify watchers on CA files, CNI config), ~65
+ * for one cluster, all of one user (root) on this machine. With the
+ * kernel's default 128 a second cluster beside the first (the e2e and HA
+ * tests in one CI run) makes kubelets and containerd's CRI fail to start
+ * ("too many open files"). Kubernetes nodes commonly raise it too.
+ */
+const MIN_INOTIFY_INSTANCES = 1024;
+const INOTIFY_FILE = "/proc/sys/fs/inotify/max_user_instances";
+
+function ensureInotifyInstances(min: number): { was: number } | undefined {
+  try {
+    const was = Number(readFileSync(INOTIFY_FILE, "utf8").trim());
+    if (was >= min) return undefined;
+    writeFileSync(INOTIFY_FILE, `${min}\n`);
+    return { was };
+  } catch {
+    return undefined;
+  }
 }
 
 function run(cmd: string, args: string[], timeoutMs = 120_000): { code: number; out: string; err: string } {
@@ -445,6 +467,8 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterReport> {
     writeProcs(p.procsFile, procs);
   };
 
+  const inotify = ensureInotifyInstances(MIN_INOTIFY_INSTANCES);
+  if (inotify) o.say(`  fs.inotify.max_user_instances raised from ${inotify.was} to ${MIN_INOTIFY_INSTANCES} (a cluster here takes ~65 of them; two clusters passed the default 128)`);
   o.say(`1/8 network: bridge ${ns.bridgeName(spec)} ${br.cidr} (no uplink), one network namespace per host`);
   ns.ensureBridge(spec);
 
@@ -501,6 +525,7 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterReport> {
       const bad = ns.applySysctls(spec, host.name, prep.plan.sysctl);
       if (bad.length > 0) o.say(`  ${host.name}: sysctl not settable in a network namespace, left as the machine has it: ${bad.join(", ")}`);
       ns.ensureMountNs(spec, o.stateRoot, host.name, hostBinds(prep.root));
+      ns.ensureUtsNs(o.stateRoot, host.name);
       ns.ensureCgroup(`${cg}/hak`);
       prepared.push(prep);
       const name = `host-${host.name}`;
