@@ -36,7 +36,8 @@ import { Prober, summarize, type PhaseSummary, type Sample } from "./probe.js";
  * during a row by themselves. A canary does, on hosts the row does not fail:
  * every ~2 s it runs `hak-agent once` in the host's network namespace with
  * that host's own agent config cut to its identity (a cert-auth login, as
- * the running agent does) plus one certificate of the host's, written to a
+ * the running agent does) plus one certificate of the host's (a load
+ * balancer's: another of its identity), written to a
  * folder of its own, so every run signs a new certificate through the same
  * Vault addresses, CA and policies the host's agent uses. "Certificates
  * renewed during the fault" counts the canary's signatures in the phase.
@@ -337,8 +338,9 @@ export class Canary {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const idName = doc.auth.identityOutput ?? "host-identity";
     const identity = doc.outputs.find((x) => x.name === idName);
-    const other = doc.outputs.find((x) => x.type === "certificate" && x.name !== idName);
-    if (!identity || !other) throw new HakError(`${host}'s agent config has no identity and other certificate to renew`);
+    // A load balancer holds its identity only: then the canary signs another of that.
+    const other = doc.outputs.find((x) => x.type === "certificate" && x.name !== idName) ?? identity;
+    if (!identity || !other) throw new HakError(`${host}'s agent config has no identity certificate`);
     const canary = { ...other, name: `${other.name}-canary`, certFile: join(dir, "canary.crt"), keyFile: join(dir, "canary.key"), caFile: join(dir, "canary-ca.crt"), actions: [] };
     const cfg = { ...doc, auth: { ...doc.auth, secretIdFile: join(dir, "secret-id") }, outputs: [identity, canary] };
     delete cfg.listen;
