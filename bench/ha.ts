@@ -74,7 +74,7 @@ console.log(clusterLine);
 console.log("");
 console.log(renderFailureTable(results, clusterResults));
 console.log("");
-console.log("time until functional: from the injection to the first call served after the last failed one (restore: how long the client went unserved).");
+console.log("Load-balancer rows: time until functional = from the injection to the first call served after the last failed one (restore: how long the client went unserved).");
 console.log("The apiservers of the load-balancer rows are stand-ins (TLS /readyz and /version), not kube-apiserver.");
 console.log("Cluster rows: functional = the last 5 calls served, the row's condition (new leader, pods moved), the workload's 2 replicas Ready off the failed host, a new pod Running, and a renewal that began after the check; certs renewed = canary signatures (hak-agent once with a host's own config) ok/run in the phase.");
 process.exit(code);

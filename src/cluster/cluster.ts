@@ -690,18 +690,7 @@ async function stopHosts(o: Pick<ClusterOptions, "prefix" | "stateRoot" | "say">
       if (sup) await stopProc(sup, 40_000);
       const cg = ns.cgroupName(spec, h.name);
       // Pods and containerd shims outlive their parents: kill what is left in the host's cgroup.
-      for (let k = 0; k < 50; k++) {
-        const pids = ns.cgroupPids(cg);
-        if (pids.length === 0) break;
-        for (const pid of pids) {
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {
-            /* gone */
-          }
-        }
-        await sleep(200);
-      }
+      await ns.killCgroup(cg, 50, 200);
       for (let k = 0; k < 20 && !ns.removeCgroup(cg); k++) await sleep(250);
       ns.removeMountNs(o.stateRoot, h.name);
       ns.removeHostNet(spec, { name: h.name, index: Number(h.address.split(".")[3]) || i });

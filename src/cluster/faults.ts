@@ -1,6 +1,5 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { HakError } from "../common/errors.js";
 import type { Inventory } from "../common/inventory.js";
 import { readProcs, writeProcs } from "../demo/procs.js";
@@ -68,18 +67,7 @@ export function setCable(ref: ClusterRef, hostName: string, up: boolean): void {
 export async function killHost(ref: ClusterRef, hostName: string): Promise<void> {
   setCable(ref, hostName, false);
   const cg = ns.cgroupName(host(ref, hostName).spec, hostName);
-  for (let k = 0; k < 100; k++) {
-    const pids = ns.cgroupPids(cg);
-    if (pids.length === 0) return;
-    for (const pid of pids) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        /* gone */
-      }
-    }
-    await sleep(100);
-  }
+  if (await ns.killCgroup(cg, 100, 100)) return;
   throw new HakError(`processes of ${hostName} are still alive after SIGKILL: ${ns.cgroupPids(cg).join(", ")}`);
 }
 

@@ -116,6 +116,23 @@ export function cgroupPids(name: string): number[] {
   return [...pids];
 }
 
+/** SIGKILL to every process in the subtree, again and again until none is left (or `tries` rounds `everyMs` apart); true when empty. */
+export async function killCgroup(name: string, tries: number, everyMs: number): Promise<boolean> {
+  for (let k = 0; k < tries; k++) {
+    const pids = cgroupPids(name);
+    if (pids.length === 0) return true;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return cgroupPids(name).length === 0;
+}
+
 /** Removes the subtree bottom-up in every hierarchy; false if something is still in it. */
 export function removeCgroup(name: string): boolean {
   let ok = true;

@@ -472,6 +472,13 @@ const notOn = (lease: string) => async (ctx: RowContext, s: RowState) => {
   return !!h && h.host !== s.host;
 };
 
+/** A dead host's restore: it boots again; its node and pods do not count until it is back. */
+const hostComesBack: Pick<RowDef, "restore" | "restored" | "excludeNode"> = {
+  restore: async (c, s) => startHost(c.ref, s.host),
+  restored: (c, s) => hostBack(c, s.host),
+  excludeNode: (s) => s.host,
+};
+
 function rowDefs(ctx: RowContext): Record<ClusterRowId, RowDef> {
   const cps = hostsOf(ctx, "controlplane");
   const workers = hostsOf(ctx, "worker");
@@ -527,9 +534,7 @@ function rowDefs(ctx: RowContext): Record<ClusterRowId, RowDef> {
         return { host };
       },
       faultDone: async (c, s) => (await notOn("kube-controller-manager")(c, s)) && (await notOn("kube-scheduler")(c, s)),
-      restore: async (c, s) => startHost(c.ref, s.host),
-      restored: (c, s) => hostBack(c, s.host),
-      excludeNode: (s) => s.host,
+      ...hostComesBack,
     },
     "worker-host": {
       async inject(c) {
@@ -539,11 +544,8 @@ function rowDefs(ctx: RowContext): Record<ClusterRowId, RowDef> {
         await killHost(c.ref, host);
         return { host };
       },
-      // Both replicas Ready elsewhere (the check below counts only pods off the dead node).
-      faultDone: async () => true,
-      restore: async (c, s) => startHost(c.ref, s.host),
-      restored: (c, s) => hostBack(c, s.host),
-      excludeNode: (s) => s.host,
+      // Both replicas Ready elsewhere: the check counts only pods off the dead node.
+      ...hostComesBack,
     },
     "openbao-leader": {
       async inject(c) {
