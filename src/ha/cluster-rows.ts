@@ -425,7 +425,11 @@ interface RowDef {
   canaryHosts?: string[];
 }
 
-const unitBack = (unit: string) => async (ctx: RowContext, s: RowState) => (await unitStatus(ctx.ref, s.host, unit))?.state === "ready" && (await unitStatus(ctx.ref, s.host, unit))?.pid !== s.pid;
+/** The unit is ready again, in a process other than the one killed. */
+const unitBack = (unit: string) => async (ctx: RowContext, s: RowState) => {
+  const u = await unitStatus(ctx.ref, s.host, unit);
+  return u?.state === "ready" && u.pid !== s.pid;
+};
 
 async function etcdAllHealthy(ctx: RowContext): Promise<boolean> {
   const v = await etcdView(ctx);
