@@ -15,7 +15,7 @@ import { renderFailureTable } from "../../src/ha/table.js";
  * kubelets, haproxy + keepalived holding the VIP, OpenBao as 3 raft nodes),
  * brought up ONCE for every row, on its own /24 (10.246.0.0/24), prefix
  * (hakh), state folder and free ports, so it runs beside the e2e cluster
- * (hakt, 10.244) and a person's demo; HAK_HA_PREFIX / HAK_HA_NET move it.
+ * (hakt, 10.244) and a person's demo; HAK_HA_CLUSTER_PREFIX / HAK_HA_CLUSTER_NET move it.
  *
  * Each row (src/ha/cluster-rows.ts): a client calls the API through the VIP
  * every 100 ms with the operator's admin certificate (2 s timeout, a new
@@ -35,8 +35,9 @@ import { renderFailureTable } from "../../src/ha/table.js";
  * idle machine are in docs/ha.md, well inside them.
  */
 
-const PREFIX = process.env.HAK_HA_PREFIX || "hakh";
-const NET = process.env.HAK_HA_NET || "10.246.0";
+const PREFIX = process.env.HAK_HA_CLUSTER_PREFIX || "hakh";
+/** The first three octets of the cluster's /24 (HAK_HA_SUBNET is the load-balancer lab's, apart). */
+const NET = process.env.HAK_HA_CLUSTER_NET || "10.246.0";
 const root = mkdtempSync(join(tmpdir(), "hak-ha-cl-"));
 
 /** The functional check's own duration under CI load (see above). */
