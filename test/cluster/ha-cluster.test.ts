@@ -55,6 +55,8 @@ interface Bound {
   restoreFailed: number;
 }
 
+/** kube-apiserver's etcd client: gRPC keepalive time 30 s + timeout 10 s (storagebackend/factory/etcd3.go), the longest a call waits on a dead member's connection. */
+const KEEPALIVE_MS = 40_000;
 /** Calls open on a process when it is killed: 10 a second, each in flight up to 0.5 s on a loaded machine. */
 const IN_FLIGHT = 5;
 /** Calls that may fail while `ms` of trouble hit a third of them (one backend of three): 10 calls a second. */
@@ -77,12 +79,14 @@ const BOUNDS: Record<ClusterRowId, Bound> = {
   "etcd-leader": { faultMs: 2_000 + CHECK_MS, restoreMs: START_MS + CHECK_MS, faultFailed: 5, restoreFailed: 3 },
   // A dead host refuses nothing: an apiserver's calls on its etcd clients'
   // connections to it hang until gRPC gives up on them, at most keepalive
-  // time 30 s + timeout 10 s (kube-apiserver's etcd client, not settable by
-  // flag; measured: reads ~9 s, the TCP_USER_TIMEOUT gRPC sets to the 10 s
-  // keepalive timeout; writes through other clients of the same apiserver
-  // until ~35 s). A third of the calls (round robin over 3 endpoints) fail
-  // for at most that long.
-  "etcd-leader-host": { faultMs: 40_000 + CHECK_MS, restoreMs: START_MS + CHECK_MS, faultFailed: thirdOf(40_000), restoreFailed: 3 },
+  // time 30 s + timeout 10 s (KEEPALIVE_MS; kube-apiserver's etcd client,
+  // not settable by flag). A third of the calls (round robin over 3
+  // endpoints) fail for at most that long. A new pod needs two writes in a
+  // row by other clients (the scheduler's binding, then the kubelet's
+  // status), each of which may meet such a connection: 2 x KEEPALIVE_MS.
+  // Measured: reads ~9 s (gRPC sets TCP_USER_TIMEOUT to the 10 s keepalive
+  // timeout), the whole check 24-56 s.
+  "etcd-leader-host": { faultMs: 2 * KEEPALIVE_MS + CHECK_MS, restoreMs: START_MS + CHECK_MS, faultFailed: thirdOf(KEEPALIVE_MS), restoreFailed: 3 },
   // The calls open on the dead apiserver fail (IN_FLIGHT); a new one sent
   // to it waits out haproxy's 1 s connect timeout, is redispatched (inside
   // the client's 2 s) and the server is marked down on that timeout (observe
@@ -103,9 +107,10 @@ const BOUNDS: Record<ClusterRowId, Bound> = {
   // Nothing serves through the agent: no call may fail; its supervisor
   // restarts it in 1 s and it reuses every valid certificate on disk.
   "hak-agent": { faultMs: CHECK_MS, restoreMs: 10_000 + CHECK_MS, faultFailed: 0, restoreFailed: 0 },
-  // As the host's death (gRPC keepalive 30 s + 10 s on the cut member), and
-  // on the heal the cut member catches up; calls held on it may fail again.
-  "partition-etcd": { faultMs: 40_000 + CHECK_MS, restoreMs: 40_000 + CHECK_MS, faultFailed: thirdOf(40_000), restoreFailed: thirdOf(40_000) },
+  // As the host's death (gRPC keepalive on the cut member), and on the heal
+  // the cut member catches up; calls held on it may fail again, for at most
+  // a keepalive round.
+  "partition-etcd": { faultMs: 2 * KEEPALIVE_MS + CHECK_MS, restoreMs: KEEPALIVE_MS + CHECK_MS, faultFailed: thirdOf(KEEPALIVE_MS), restoreFailed: thirdOf(KEEPALIVE_MS) },
   // As the control-plane host's death for haproxy and the leases (15 s); on
   // the heal the apiserver is ready again without a restart, and haproxy
   // sends it calls after rise 2 x inter 2s.
