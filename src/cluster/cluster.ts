@@ -8,7 +8,7 @@ import { formatDuration } from "../common/duration.js";
 import { writeFileAtomic } from "../common/fsutil.js";
 import { loadInventory, parseInventory, type Host, type Inventory } from "../common/inventory.js";
 import { lifeState } from "../common/lifetime.js";
-import { startLocalServer, stopLocalServer, type LocalBao } from "../common/localbao.js";
+import { startLocalCluster, startLocalServer, stopLocalServer, type LocalBao } from "../common/localbao.js";
 import { VaultClient } from "../common/vault.js";
 import { certFacts } from "../common/x509.js";
 import { mintSecretId } from "../deploy/enroll.js";
@@ -49,6 +49,12 @@ export interface ClusterOptions {
   serveIntervalSeconds: number;
   /** Prefix of the bridge, namespaces, veths and cgroups ("hak"). */
   prefix: string;
+  /**
+   * OpenBao nodes: 1 (the default: vault-dev.hcl's one server) or 3+ (a
+   * raft cluster on ports baoPort, baoPort+2, ... with cluster ports +1,
+   * every agent given every node's address: the HA test's OpenBao row).
+   */
+  baoNodes?: number;
   say: (line: string) => void;
   env?: NodeJS.ProcessEnv;
 }
@@ -87,6 +93,8 @@ export function clusterPaths(stateRoot: string): ClusterPaths {
 }
 
 export const hostRoot = (p: ClusterPaths, host: string) => join(p.hostsDir, host);
+/** Where a raft OpenBao cluster of the local cluster keeps its nodes (baoNodes > 1). */
+export const raftDir = (p: ClusterPaths) => join(p.baoDir, "raft");
 
 /** The bridge takes .1 of the hosts' /24; hosts keep their inventory addresses. */
 export function bridgeCidr(inv: Inventory): { ip: string; cidr: string; prefixLength: number } {
@@ -103,9 +111,9 @@ export function bridgeCidr(inv: Inventory): { ip: string; cidr: string; prefixLe
 export const isNodeHost = (h: Host) => h.role === "controlplane" || h.role === "worker";
 
 /** The deployment choices of the local cluster, as plan options (docs/cluster.md says why each). */
-export function localPlanOptions(o: { vaultAddress: string; vaultCaFile: string; cgroupRoot: string; pauseImage: string }): PlanOptionsInput {
+export function localPlanOptions(o: { vaultAddresses: string[]; vaultCaFile: string; cgroupRoot: string; pauseImage: string }): PlanOptionsInput {
   return {
-    vault: { addresses: [o.vaultAddress], caFile: o.vaultCaFile },
+    vault: { addresses: o.vaultAddresses, caFile: o.vaultCaFile },
     kubelet: {
       // This machine is cgroup v1 (kubelet 1.35 refuses it by default) and has no systemd.
       failCgroupV1: false,
@@ -123,6 +131,28 @@ export function localPlanOptions(o: { vaultAddress: string; vaultCaFile: string;
     // nf_conntrack_max is read-only outside the initial network namespace.
     kubeProxy: { extraConfig: { conntrack: { maxPerCore: 0, min: 0 } } },
   };
+}
+
+/**
+ * inotify instances the local cluster needs: each kubelet, apiserver and
+ * containerd holds several (fsnotify watchers on CA files, CNI config), ~65
+ * for one cluster, all of one user (root) on this machine. With the
+ * kernel's default 128 a second cluster beside the first (the e2e and HA
+ * tests in one CI run) makes kubelets and containerd's CRI fail to start
+ * ("too many open files"). Kubernetes nodes commonly raise it too.
+ */
+const MIN_INOTIFY_INSTANCES = 1024;
+const INOTIFY_FILE = "/proc/sys/fs/inotify/max_user_instances";
+
+function ensureInotifyInstances(min: number): { was: number } | undefined {
+  try {
+    const was = Number(readFileSync(INOTIFY_FILE, "utf8").trim());
+    if (was >= min) return undefined;
+    writeFileSync(INOTIFY_FILE, `${min}\n`);
+    return { was };
+  } catch {
+    return undefined;
+  }
 }
 
 function run(cmd: string, args: string[], timeoutMs = 120_000): { code: number; out: string; err: string } {
@@ -287,6 +317,22 @@ async function prepareHost(o: ClusterOptions, p: ClusterPaths, inv: Inventory, h
   return { host, plan, map, root: hr, unitFile, socket, cgroup, enrolled };
 }
 
+/**
+ * Starts a host's supervisor (its units from the unit list prepareHost
+ * wrote) inside the host's namespaces and cgroup, detached; the caller
+ * records it in procs.json. `up` does it, and so does the HA test when a
+ * host it killed comes back.
+ */
+export function spawnSupervisor(o: Pick<ClusterOptions, "projectRoot" | "stateRoot" | "prefix">, host: string): DemoProc {
+  const p = clusterPaths(o.stateRoot);
+  const spec: ns.NetSpec = { prefix: o.prefix, bridgeCidr: "" };
+  const cg = ns.cgroupName(spec, host);
+  const argv = ns.inHostArgv(spec, o.stateRoot, host, `${cg}/hak`, [process.execPath, join(o.projectRoot, "dist", "cluster", "supervisor-main.js"), join(p.runDir, `${host}.units.json`)]);
+  const s: SpawnSpec = { name: `host-${host}`, kind: "host", command: argv[0]!, args: argv.slice(1), cwd: hostRoot(p, host), env: { PATH: process.env.PATH }, log: join(p.logs, `${host}-supervisor.log`) };
+  // The shell joins the host's cgroup and execs nsenter, which execs node: record what stays.
+  return { ...spawnDetached(s), argv: [process.execPath, argv[argv.length - 2]!] };
+}
+
 /** Hard-coded paths of kubelet, containerd and the CNI plugins, bind-mounted from the host's folder inside its mount namespace. */
 function hostBinds(root: string): { target: string; source: string; file?: true }[] {
   return [
@@ -444,25 +490,39 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterReport> {
     writeProcs(p.procsFile, procs);
   };
 
+  const inotify = ensureInotifyInstances(MIN_INOTIFY_INSTANCES);
+  if (inotify) o.say(`  fs.inotify.max_user_instances raised from ${inotify.was} to ${MIN_INOTIFY_INSTANCES} (a cluster here takes ~65 of them; two clusters passed the default 128)`);
   o.say(`1/8 network: bridge ${ns.bridgeName(spec)} ${br.cidr} (no uplink), one network namespace per host`);
   ns.ensureBridge(spec);
 
-  o.say("2/8 OpenBao from vault-dev.hcl, also on the bridge address");
-  let bao = await startLocalServer({ stateDir: p.baoDir, port: o.baoPort, clusterPort: o.baoClusterPort, detached: true, extraListenIp: br.ip });
-  if (!(await tcpOpen(br.ip, o.baoPort))) {
-    // A server from an older run listens on loopback only: start it again with the bridge listener.
-    await bao.stop();
-    await stopLocalServer(p.baoDir);
+  const baoNodes = o.baoNodes ?? 1;
+  let bao: LocalBao;
+  let vaultAddresses: string[];
+  if (baoNodes > 1) {
+    o.say(`2/8 OpenBao: ${baoNodes} raft nodes, also on the bridge address`);
+    const ports = Array.from({ length: baoNodes }, (_, i) => ({ api: o.baoPort + 2 * i, cluster: o.baoPort + 2 * i + 1 }));
+    const raft = await startLocalCluster(raftDir(p), baoNodes, { ports, extraListenIp: br.ip, detached: true, auditFile: join(resolve(p.baoDir), "audit.log") });
+    for (const [i, n] of raft.nodes.entries()) if (n.pid) record({ name: `openbao-node${i}`, kind: "bao", pid: n.pid, argv: readArgv(n.pid), log: join(raftDir(p), `node${i}.log`), started: new Date().toISOString() });
+    bao = { address: raft.nodes[0]!.address, rootToken: raft.rootToken, caFile: raft.caFile, caPem: raft.caPem, pid: raft.nodes[0]!.pid, client: () => raft.client(), stop: () => raft.stop() };
+    vaultAddresses = ports.map((x) => `https://${br.ip}:${x.api}`);
+  } else {
+    o.say("2/8 OpenBao from vault-dev.hcl, also on the bridge address");
     bao = await startLocalServer({ stateDir: p.baoDir, port: o.baoPort, clusterPort: o.baoClusterPort, detached: true, extraListenIp: br.ip });
+    if (!(await tcpOpen(br.ip, o.baoPort))) {
+      // A server from an older run listens on loopback only: start it again with the bridge listener.
+      await bao.stop();
+      await stopLocalServer(p.baoDir);
+      bao = await startLocalServer({ stateDir: p.baoDir, port: o.baoPort, clusterPort: o.baoClusterPort, detached: true, extraListenIp: br.ip });
+    }
+    if (bao.pid) record({ name: "openbao", kind: "bao", pid: bao.pid, argv: readArgv(bao.pid), log: join(p.baoDir, "server.log"), started: new Date().toISOString() });
+    vaultAddresses = [`https://${br.ip}:${o.baoPort}`];
   }
-  if (bao.pid) record({ name: "openbao", kind: "bao", pid: bao.pid, argv: readArgv(bao.pid), log: join(p.baoDir, "server.log"), started: new Date().toISOString() });
-  const vaultAddress = `https://${br.ip}:${o.baoPort}`;
-  o.say(`  ${bao.address} and ${vaultAddress} (pid ${bao.pid ?? "?"})`);
+  o.say(`  ${bao.address} and ${vaultAddresses.join(", ")} (pid ${bao.pid ?? "?"})`);
 
   o.say("3/8 inventory and bootstrap");
   const prevTtl = readTtl(p.ttlFile) ?? (existsSync(p.hostsDir) ? source.leafTtl : undefined);
   const ttlSeconds = o.ttlSeconds ?? prevTtl ?? source.leafTtl;
-  const inv = parseInventory({ ...source, leafTtl: ttlSeconds, vault: { addresses: [vaultAddress] } }, "local cluster inventory (derived)");
+  const inv = parseInventory({ ...source, leafTtl: ttlSeconds, vault: { addresses: vaultAddresses } }, "local cluster inventory (derived)");
   writeFileAtomic(p.inventory, `# Derived by the local cluster from ${o.inventoryFile}: Vault on the bridge, leaf lifetime ${formatDuration(ttlSeconds)}.\n${(await import("yaml")).stringify(inv)}`, { mode: 0o644 });
   if (prevTtl !== undefined && prevTtl !== ttlSeconds && existsSync(p.hostsDir)) {
     o.say(`  lifetime changed from ${formatDuration(prevTtl)} to ${formatDuration(ttlSeconds)}: the hosts start over (stopped, folders removed)`);
@@ -481,7 +541,7 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterReport> {
     const prepared: PreparedHost[] = [];
     for (const [i, host] of inv.hosts.entries()) {
       const cg = ns.cgroupName(spec, host.name);
-      const planOpts = localPlanOptions({ vaultAddress, vaultCaFile: bao.caFile!, cgroupRoot: `/${cg}`, pauseImage: images.pause.ref });
+      const planOpts = localPlanOptions({ vaultAddresses, vaultCaFile: bao.caFile!, cgroupRoot: `/${cg}`, pauseImage: images.pause.ref });
       const prep = await prepareHost(o, p, inv, host, programs, planOpts, root);
       const h: ns.HostNet = { name: host.name, address: host.address, prefixLength: br.prefixLength, index: Number(host.address.split(".")[3]) || i, routes: prep.plan.routes.map((r) => ({ to: r.destination, via: r.via })) };
       ns.ensureHostNet(spec, h);
@@ -489,6 +549,7 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterReport> {
       if (bad.length > 0) o.say(`  ${host.name}: sysctl not settable in a network namespace, left as the machine has it: ${bad.join(", ")}`);
       writeHostsFile(prep.root, prep.plan.hostNames);
       ns.ensureMountNs(spec, o.stateRoot, host.name, hostBinds(prep.root));
+      ns.ensureUtsNs(o.stateRoot, host.name);
       ns.ensureCgroup(`${cg}/hak`);
       prepared.push(prep);
       const name = `host-${host.name}`;
@@ -499,10 +560,7 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterReport> {
         o.say(`  ${host.name.padEnd(14)} ${host.address.padEnd(12)} running (supervisor pid ${prev.pid}), units ${a.ok ? "reloaded" : `NOT reloaded: ${a.error}`}`);
         continue;
       }
-      const argv = ns.inHostArgv(spec, o.stateRoot, host.name, `${cg}/hak`, [process.execPath, join(o.projectRoot, "dist", "cluster", "supervisor-main.js"), prep.unitFile]);
-      const s: SpawnSpec = { name, kind: "host", command: argv[0]!, args: argv.slice(1), cwd: prep.root, env: { PATH: process.env.PATH }, log: join(p.logs, `${host.name}-supervisor.log`) };
-      // The shell joins the host's cgroup and execs nsenter, which execs node: record what stays.
-      const proc = { ...spawnDetached(s), argv: [process.execPath, argv[argv.length - 2]!] };
+      const proc = spawnSupervisor(o, host.name);
       record(proc);
       o.say(`  ${host.name.padEnd(14)} ${host.address.padEnd(12)} started (supervisor pid ${proc.pid})${prep.enrolled ? ", enrolled (single-use secret ID bound to its address)" : ""}: ${prep.plan.services.map((x) => x.name).join(", ")}`);
     }
@@ -656,18 +714,7 @@ async function stopHosts(o: Pick<ClusterOptions, "prefix" | "stateRoot" | "say">
       if (sup) await stopProc(sup, 40_000);
       const cg = ns.cgroupName(spec, h.name);
       // Pods and containerd shims outlive their parents: kill what is left in the host's cgroup.
-      for (let k = 0; k < 50; k++) {
-        const pids = ns.cgroupPids(cg);
-        if (pids.length === 0) break;
-        for (const pid of pids) {
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {
-            /* gone */
-          }
-        }
-        await sleep(200);
-      }
+      await ns.killCgroup(cg, 50, 200);
       for (let k = 0; k < 20 && !ns.removeCgroup(cg); k++) await sleep(250);
       ns.removeMountNs(o.stateRoot, h.name);
       ns.removeHostNet(spec, { name: h.name, index: Number(h.address.split(".")[3]) || i });

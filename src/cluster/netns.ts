@@ -116,6 +116,23 @@ export function cgroupPids(name: string): number[] {
   return [...pids];
 }
 
+/** SIGKILL to every process in the subtree, again and again until none is left (or `tries` rounds `everyMs` apart); true when empty. */
+export async function killCgroup(name: string, tries: number, everyMs: number): Promise<boolean> {
+  for (let k = 0; k < tries; k++) {
+    const pids = cgroupPids(name);
+    if (pids.length === 0) return true;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return cgroupPids(name).length === 0;
+}
+
 /** Removes the subtree bottom-up in every hierarchy; false if something is still in it. */
 export function removeCgroup(name: string): boolean {
   let ok = true;
@@ -178,22 +195,43 @@ export function ensureMountNs(s: NetSpec, stateDir: string, host: string, binds:
   return pin;
 }
 
+export function utsPin(stateDir: string, host: string): string {
+  return join(mountPinDir(stateDir), `${host}.uts`);
+}
+
+/**
+ * The host's UTS namespace, pinned beside its mount namespace, with the
+ * host's name as hostname: what its processes call themselves (the
+ * controller manager's and scheduler's leader-election identity is
+ * `<hostname>_<uuid>`, as on a real host). Made once, reused.
+ */
+export function ensureUtsNs(stateDir: string, host: string): string {
+  const pin = utsPin(stateDir, host);
+  if (isMountPoint(pin)) return pin;
+  writeFileSync(pin, "");
+  run("unshare", [`--uts=${pin}`, "hostname", host]);
+  return pin;
+}
+
 /** argv that runs `argv` inside the host's namespaces, after moving itself into the host's cgroup. */
 export function inHostArgv(s: NetSpec, stateDir: string, host: string, cgroupPath: string, argv: string[]): string[] {
   const join_ = cgroupHierarchies()
     .map((h) => `echo $$ > '/sys/fs/cgroup/${h}/${cgroupPath}/cgroup.procs'`)
     .join("; ");
-  return ["sh", "-c", `${join_}; exec nsenter --net=${netnsPath(s, host)} --mount=${mountPin(stateDir, host)} -- "$@"`, "hak-host", ...argv];
+  const uts = existsSync(utsPin(stateDir, host)) ? ` --uts=${utsPin(stateDir, host)}` : "";
+  return ["sh", "-c", `${join_}; exec nsenter --net=${netnsPath(s, host)} --mount=${mountPin(stateDir, host)}${uts} -- "$@"`, "hak-host", ...argv];
 }
 
+/** Unpins the host's mount and UTS namespaces. */
 export function removeMountNs(stateDir: string, host: string): void {
-  const pin = mountPin(stateDir, host);
-  if (isMountPoint(pin)) run("umount", [pin], { allowFail: true });
-  if (existsSync(pin)) {
-    try {
-      rmdirSync(pin);
-    } catch {
-      run("rm", ["-f", pin], { allowFail: true });
+  for (const pin of [mountPin(stateDir, host), utsPin(stateDir, host)]) {
+    if (isMountPoint(pin)) run("umount", [pin], { allowFail: true });
+    if (existsSync(pin)) {
+      try {
+        rmdirSync(pin);
+      } catch {
+        run("rm", ["-f", pin], { allowFail: true });
+      }
     }
   }
 }

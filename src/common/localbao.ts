@@ -305,9 +305,9 @@ async function waitActive(client: VaultClient, where: string): Promise<void> {
   }
 }
 
-function readPid(stateDir: string): number | undefined {
+function readPid(stateDir: string, file = "bao.pid"): number | undefined {
   try {
-    const n = Number(readFileSync(join(stateDir, "bao.pid"), "utf8").trim());
+    const n = Number(readFileSync(join(stateDir, file), "utf8").trim());
     return Number.isInteger(n) && n > 0 ? n : undefined;
   } catch {
     return undefined;
@@ -394,6 +394,7 @@ export interface LocalCluster {
   nodes: { address: string; pid: number | undefined; stop(): Promise<void>; kill(signal: NodeJS.Signals): Promise<void> }[];
   rootToken: string;
   caPem: string;
+  caFile: string;
   /** A root client that knows every node's address. */
   client(): VaultClient;
   stop(): Promise<void>;
@@ -406,6 +407,21 @@ export interface LocalClusterOptions {
    * to their fastest; 0 leaves the line out, for the server default (equivalent to 5).
    */
   performanceMultiplier?: number;
+  /** The nodes' API and cluster ports; default: free ports. */
+  ports?: { api: number; cluster: number }[];
+  /**
+   * A second listener per node on this address (its own API port), which is
+   * then the node's api_addr and an IP SAN of the listener certificate: the
+   * local cluster's bridge address, where hosts in network namespaces reach it.
+   */
+  extraListenIp?: string;
+  /**
+   * Nodes outlive this process (the local cluster); a node already answering
+   * on its port is reused. Their pids go to node<i>.pid in the state folder.
+   */
+  detached?: boolean;
+  /** A file audit device "hak-file" writing here (every node the same path, as vault-dev.hcl's; bootstrap --audit-file checks it). */
+  auditFile?: string;
 }
 
 /** OpenBao 2.7 refuses an explicit 0 ("HeartbeatTimeout is too low"): the server default is had by leaving the line out. */
@@ -416,6 +432,7 @@ function raftTiming(opts: LocalClusterOptions): string {
 
 function raftNodeConfig(stateDir: string, i: number, ports: { api: number; cluster: number }[], opts: LocalClusterOptions = {}): string {
   const me = ports[i]!;
+  const apiHost = opts.extraListenIp ?? "127.0.0.1";
   const joins = ports
     .filter((_, j) => j !== i)
     .map(
@@ -425,8 +442,26 @@ function raftNodeConfig(stateDir: string, i: number, ports: { api: number; clust
   }`,
     )
     .join("\n");
+  const extra = opts.extraListenIp
+    ? `listener "tcp" {
+  address         = "${opts.extraListenIp}:${me.api}"
+  tls_cert_file   = "${stateDir}/tls/server.crt"
+  tls_key_file    = "${stateDir}/tls/server.key"
+}
+`
+    : "";
+  const audit = opts.auditFile
+    ? `audit "file" "hak-file" {
+  description = "hak: every request, for auditing issuance"
+  options {
+    file_path = "${opts.auditFile}"
+    mode      = "0600"
+  }
+}
+`
+    : "";
   return `disable_mlock = true
-api_addr      = "https://127.0.0.1:${me.api}"
+api_addr      = "https://${apiHost}:${me.api}"
 cluster_addr  = "https://127.0.0.1:${me.cluster}"
 log_level     = "warn"
 storage "raft" {
@@ -440,7 +475,22 @@ listener "tcp" {
   tls_cert_file   = "${stateDir}/tls/server.crt"
   tls_key_file    = "${stateDir}/tls/server.key"
 }
-`;
+${extra}${audit}`;
+}
+
+/** Starts raft node i from the config written in the state folder (detached or attached), its output appended to node<i>.log. */
+function spawnRaftNode(dir: string, i: number, detached: boolean): ChildProcess {
+  const out = openSync(join(dir, `node${i}.log`), "a", 0o600);
+  try {
+    const p = spawn(baoBinary(), ["server", `-config=${join(dir, `node${i}.hcl`)}`], { stdio: ["ignore", out, out], cwd: dir, detached });
+    if (detached) {
+      p.unref();
+      writeFileAtomic(join(dir, `node${i}.pid`), `${p.pid}\n`, { mode: 0o644 });
+    }
+    return p;
+  } finally {
+    closeSync(out);
+  }
 }
 
 /**
@@ -449,25 +499,31 @@ listener "tcp" {
  */
 export async function startLocalCluster(stateDir: string, n = 3, opts: LocalClusterOptions = {}): Promise<LocalCluster> {
   const dir = resolve(stateDir);
-  const { caPem } = await ensureServerTls(join(dir, "tls"));
+  const { caPem, caFile } = await ensureServerTls(join(dir, "tls"), opts.extraListenIp ? [opts.extraListenIp] : []);
   const ports: { api: number; cluster: number }[] = [];
-  for (let i = 0; i < n; i++) ports.push({ api: await freePort(), cluster: await freePort() });
-  const procs: ChildProcess[] = [];
+  for (let i = 0; i < n; i++) ports.push(opts.ports?.[i] ?? { api: await freePort(), cluster: await freePort() });
+  const procs: (ChildProcess | undefined)[] = [];
   const clients = ports.map((p) => new VaultClient({ addresses: [`https://127.0.0.1:${p.api}`], tls: { ca: caPem }, timeoutMs: 60_000 }));
+  const answers = (c: VaultClient) =>
+    c.request("GET", "sys/health?standbyok=true&sealedcode=299&uninitcode=298&perfstandbyok=true", { token: null }).then(
+      () => true,
+      () => false,
+    );
   try {
     for (let i = 0; i < n; i++) {
+      if (opts.detached && (await answers(clients[i]!))) {
+        procs.push(undefined);
+        continue;
+      }
       mkdirSync(join(dir, `node${i}`), { recursive: true, mode: 0o700 });
-      const cfg = join(dir, `node${i}.hcl`);
-      writeFileAtomic(cfg, raftNodeConfig(dir, i, ports, opts), { mode: 0o600 });
-      const out = openSync(join(dir, `node${i}.log`), "a", 0o600);
-      procs.push(spawn(baoBinary(), ["server", `-config=${cfg}`], { stdio: ["ignore", out, out], cwd: dir }));
-      closeSync(out);
+      writeFileAtomic(join(dir, `node${i}.hcl`), raftNodeConfig(dir, i, ports, opts), { mode: 0o600 });
+      procs.push(spawnRaftNode(dir, i, opts.detached ?? false));
     }
     for (let i = 0; i < n; i++) await waitHealthy(clients[i]!, procs[i], join(dir, `node${i}.log`), 30_000, true);
     const init = await initAndUnseal(clients[0]!, dir);
     await waitActive(new VaultClient({ addresses: [`https://127.0.0.1:${ports[0]!.api}`], tls: { ca: caPem }, token: init.root_token }), join(dir, "node0.log"));
     // A local cluster need not wait the default 10 s before promoting a joined node to voter.
-    const first = new VaultClient({ addresses: [`https://127.0.0.1:${ports[0]!.api}`], tls: { ca: caPem }, token: init.root_token });
+    const first = new VaultClient({ addresses: ports.map((p) => `https://127.0.0.1:${p.api}`), tls: { ca: caPem }, token: init.root_token });
     // Retried: a loaded machine can see the new leader step down and re-elect once ("local node not active") right after unseal.
     try {
       for (let i = 0; ; i++) {
@@ -485,19 +541,10 @@ export async function startLocalCluster(stateDir: string, n = 3, opts: LocalClus
       await first.close();
     }
     // Followers join through retry_join once unsealed; unseal is retried until the join has happened.
-    for (let i = 1; i < n; i++) {
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const seal = (await clients[i]!.request("GET", "sys/seal-status", { token: null })) as unknown as { sealed: boolean };
-        if (!seal.sealed) break;
-        await clients[i]!.write("sys/unseal", { key: init.unseal_keys_b64[0] }, { token: null }).catch(() => undefined);
-        if (Date.now() > deadline) throw new HakError(`node${i} did not join and unseal`, { where: join(dir, `node${i}.log`) });
-        await sleep(250);
-      }
-    }
+    for (let i = 1; i < n; i++) await unsealUntilJoined(clients[i]!, init.unseal_keys_b64[0]!, join(dir, `node${i}.log`), `node${i}`);
     // Autopilot promotes joined nodes to voters only after they have been stable
     // for a while; until then losing the active node loses the quorum.
-    const active = new VaultClient({ addresses: [`https://127.0.0.1:${ports[0]!.api}`], tls: { ca: caPem }, token: init.root_token });
+    const active = new VaultClient({ addresses: ports.map((p) => `https://127.0.0.1:${p.api}`), tls: { ca: caPem }, token: init.root_token });
     try {
       const deadline = Date.now() + 90_000;
       for (;;) {
@@ -511,7 +558,7 @@ export async function startLocalCluster(stateDir: string, n = 3, opts: LocalClus
       await active.close();
     }
   } catch (err) {
-    await Promise.all(procs.map(killAndWait));
+    await Promise.all(procs.map((p) => (p ? killAndWait(p) : undefined)));
     throw err;
   } finally {
     await Promise.all(clients.map((c) => c.close()));
@@ -521,10 +568,19 @@ export async function startLocalCluster(stateDir: string, n = 3, opts: LocalClus
   return {
     nodes: procs.map((p, i) => ({
       address: addresses[i]!,
-      pid: p.pid,
-      stop: () => killAndWait(p),
+      pid: p?.pid ?? readPid(dir, `node${i}.pid`),
+      stop: async () => {
+        if (p) return killAndWait(p);
+        const pid = readPid(dir, `node${i}.pid`);
+        if (pid) await killPid(pid);
+      },
       kill: (signal: NodeJS.Signals) =>
         new Promise<void>((res) => {
+          if (!p) {
+            const pid = readPid(dir, `node${i}.pid`);
+            if (pid) process.kill(pid, signal);
+            return res();
+          }
           if (p.exitCode !== null || p.signalCode !== null) return res();
           p.once("exit", () => res());
           p.kill(signal);
@@ -532,9 +588,42 @@ export async function startLocalCluster(stateDir: string, n = 3, opts: LocalClus
     })),
     rootToken,
     caPem,
+    caFile,
     client: () => new VaultClient({ addresses, token: rootToken, tls: { ca: caPem } }),
     stop: async () => {
-      await Promise.all(procs.map(killAndWait));
+      await Promise.all(procs.map((p) => (p ? killAndWait(p) : undefined)));
     },
   };
+}
+
+/** Unseals a raft node, retried until it has joined (a node that has not joined yet stays sealed). */
+async function unsealUntilJoined(client: VaultClient, key: string, where: string, name: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const seal = (await client.request("GET", "sys/seal-status", { token: null }).catch(() => ({ sealed: true }))) as unknown as { sealed: boolean };
+    if (!seal.sealed) return;
+    await client.write("sys/unseal", { key }, { token: null }).catch(() => undefined);
+    if (Date.now() > deadline) throw new HakError(`${name} did not join and unseal`, { where });
+    await sleep(250);
+  }
+}
+
+/**
+ * Starts raft node i of a detached local cluster again (after a kill), from
+ * the config startLocalCluster wrote, and unseals it; returns its pid once
+ * it is unsealed.
+ */
+export async function restartRaftNode(stateDir: string, i: number, apiPort: number): Promise<number> {
+  const dir = resolve(stateDir);
+  const caPem = readFileSync(join(dir, "tls", "ca.crt"), "utf8");
+  const init = JSON.parse(readFileSync(join(dir, "init.json"), "utf8")) as InitFile;
+  const p = spawnRaftNode(dir, i, true);
+  const c = new VaultClient({ addresses: [`https://127.0.0.1:${apiPort}`], tls: { ca: caPem }, timeoutMs: 10_000 });
+  try {
+    await waitHealthy(c, undefined, join(dir, `node${i}.log`), 30_000, true);
+    await unsealUntilJoined(c, init.unseal_keys_b64[0]!, join(dir, `node${i}.log`), `node${i}`);
+  } finally {
+    await c.close();
+  }
+  return p.pid!;
 }

@@ -98,6 +98,13 @@ export interface RequestOptions {
 
 // Not 500: OpenBao answers a CEL role's refusal with 500, and a refused signing request must not be sent to every node.
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
+/**
+ * The one 500 that says the request was not served: a standby (a raft node
+ * just restarted and unsealed) that does not know the active node yet. The
+ * next address can serve it (the HA cluster rows saw every agent's login
+ * fail on a restarted first address for seconds without this).
+ */
+const STANDBY_WITHOUT_ACTIVE = /local node not active but active cluster node not found/;
 
 export class VaultClient {
   readonly addresses: string[];
@@ -188,7 +195,7 @@ export class VaultClient {
           });
           continue;
         }
-        if (RETRY_STATUS.has(status) && attempt < this.addresses.length - 1) {
+        if ((RETRY_STATUS.has(status) || (status === 500 && STANDBY_WITHOUT_ACTIVE.test(text))) && attempt < this.addresses.length - 1) {
           lastErr = this.httpError(status, text, clean, where);
           continue;
         }

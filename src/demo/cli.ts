@@ -22,6 +22,7 @@ interface UpFlags {
   stateDir: string;
   inventory: string;
   baoPort: string;
+  baoNodes: string;
   serve: string;
   interval: string;
   prefix: string;
@@ -55,6 +56,7 @@ function buildProgram(): Command {
     .option("--state-dir <dir>", "state folder (bao/ and cluster/ inside)", DEFAULT_STATE)
     .option("-i, --inventory <file>", "the cluster to run", DEFAULT_INVENTORY)
     .option("--bao-port <port>", "OpenBao API port (cluster port: +1)", "8200")
+    .option("--bao-nodes <n>", "OpenBao nodes: 1, or 3+ for a raft cluster on --bao-port, +2, +4, ... (the HA test's)", "1")
     .option("--serve <host:port>", "where hak-pki serve listens", "127.0.0.1:8420")
     .option("--interval <duration>", "how often serve reads Vault", "10s")
     .option("--prefix <name>", "prefix of the bridge, namespaces and cgroups the cluster creates", "hak")
@@ -66,12 +68,16 @@ function buildProgram(): Command {
       const interval = parseDuration(o.interval);
       if (!interval) throw new InputError(`not a duration: ${o.interval}`, { where: "--interval" });
       const baoPort = port(o.baoPort, "--bao-port");
+      const baoNodes = Number(o.baoNodes);
+      if (!Number.isInteger(baoNodes) || baoNodes < 1 || baoNodes === 2 || baoNodes > 7) throw new InputError(`not a node count of 1 or 3-7: ${JSON.stringify(o.baoNodes)}`, { where: "--bao-nodes" });
+      port(String(baoPort + 2 * baoNodes - 1), "--bao-port");
       const report = await clusterUp({
         projectRoot: PROJECT_ROOT,
         stateRoot: resolve(o.stateDir),
         inventoryFile: resolve(o.inventory),
         baoPort,
         baoClusterPort: baoPort + 1,
+        baoNodes,
         serveListen: parseListen(o.serve),
         ttlSeconds,
         serveIntervalSeconds: interval,

@@ -22,11 +22,14 @@ export interface Sample {
 export interface ProbeOptions {
   url: string;
   ca: string;
+  /** A client certificate and key (PEM): the cluster rows call the real API as the operator does. */
+  cert?: string;
+  key?: string;
   intervalMs?: number;
   timeoutMs?: number;
 }
 
-function once(url: string, ca: string, timeoutMs: number): Promise<Sample> {
+function once(url: string, tls: { ca: string; cert?: string; key?: string }, timeoutMs: number): Promise<Sample> {
   const start = performance.now();
   return new Promise((resolve) => {
     let settled = false;
@@ -35,7 +38,7 @@ function once(url: string, ca: string, timeoutMs: number): Promise<Sample> {
       settled = true;
       resolve({ start, end: performance.now(), ...s });
     };
-    const req = request(url, { ca, agent: false, timeout: timeoutMs }, (res) => {
+    const req = request(url, { ...tls, agent: false, timeout: timeoutMs }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
@@ -67,7 +70,7 @@ export class Prober {
 
   start(): void {
     const tick = () => {
-      const p = once(this.o.url, this.o.ca, this.o.timeoutMs ?? 2000).then((s) => {
+      const p = once(this.o.url, { ca: this.o.ca, cert: this.o.cert, key: this.o.key }, this.o.timeoutMs ?? 2000).then((s) => {
         this.samples.push(s);
         this.pending.delete(p);
       });

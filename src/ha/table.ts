@@ -1,5 +1,6 @@
 import { cpus, loadavg, totalmem } from "node:os";
 import { renderTable } from "../common/table.js";
+import { CLUSTER_ROW_IDS, CLUSTER_ROW_TITLES, type ClusterPhase, type ClusterRowResult } from "./cluster-rows.js";
 import type { LbRowResult } from "./rows.js";
 
 /**
@@ -7,20 +8,6 @@ import type { LbRowResult } from "./rows.js";
  * the rows that ran and "not run" for the others. Nothing is filled in that
  * was not measured.
  */
-
-/** The rows that need the local cluster (src/cluster); none runs in the load-balancer lab. */
-export const CLUSTER_ROWS: readonly string[] = [
-  "one apiserver (kube-apiserver SIGKILL)",
-  "controller manager and scheduler (the leaders)",
-  "one etcd member (the leader)",
-  "one etcd host",
-  "one control-plane host entirely",
-  "one worker host (pods rescheduled)",
-  "one OpenBao node of 3 (the raft leader), agents renewing",
-  "hak-agent on a host",
-  "network partition of an etcd host, then heal",
-  "network partition of a control-plane host, then heal",
-];
 
 const NOT_RUN = "not run (needs the local cluster)";
 
@@ -37,7 +24,23 @@ export interface TableRow {
   notes: string;
 }
 
-export function failureTableRows(lb: readonly LbRowResult[]): TableRow[] {
+const share = (f: { failed: number; total: number; share: number }) => `${f.failed}/${f.total} (${(f.share * 100).toFixed(1)}%)`;
+
+function clusterPhaseRow(failure: string, phase: string, p: ClusterPhase, notes: string): TableRow {
+  const unserved = p.summary.failed === 0 ? "" : `API unserved ${ms(p.summary.outageMs)}; `;
+  const errs = Object.entries(p.summary.errors).map(([e, n]) => `${n}x ${e}`).join(", ");
+  return {
+    failure,
+    phase,
+    functional: p.functionalMs === undefined ? `not within the bound (${p.lastFailure ?? "?"})` : ms(p.functionalMs),
+    failed: share(p.summary),
+    renewed: `${p.renewed.ok}/${p.renewed.total}`,
+    notes: `${unserved}${errs}${errs && notes ? "; " : ""}${notes}`,
+  };
+}
+
+/** The table's lines: the load-balancer rows, then every cluster row (measured, or "not run"). */
+export function failureTableRows(lb: readonly LbRowResult[], cluster: readonly ClusterRowResult[] = []): TableRow[] {
   const rows: TableRow[] = [];
   for (const r of lb) {
     const f = r.fault.summary;
@@ -47,7 +50,7 @@ export function failureTableRows(lb: readonly LbRowResult[]): TableRow[] {
       failure: r.failure,
       phase: "fault",
       functional: f.failed === 0 ? "0 s (no failed call)" : ms(f.recoveryMs),
-      failed: `${f.failed}/${f.total} (${(f.share * 100).toFixed(1)}%)`,
+      failed: share(f),
       // The lab runs no agent: there is nothing that could renew.
       renewed: "n/a (no agent in the LB lab)",
       notes: `VIP ${moves(r.fault) || "stayed"}; served by ${Object.keys(f.servers).sort().join(",") || "none"}`,
@@ -56,17 +59,25 @@ export function failureTableRows(lb: readonly LbRowResult[]): TableRow[] {
       failure: "  restore",
       phase: "restore",
       functional: s.failed === 0 ? "0 s (no failed call)" : `${ms(s.outageMs)} unserved`,
-      failed: `${s.failed}/${s.total} (${(s.share * 100).toFixed(1)}%)`,
+      failed: share(s),
       renewed: "n/a",
       notes: `VIP ${moves(r.restore) || "stayed"}; served by ${Object.keys(s.servers).sort().join(",") || "none"}`,
     });
   }
-  for (const c of CLUSTER_ROWS) rows.push({ failure: c, phase: "-", functional: NOT_RUN, failed: "-", renewed: "-", notes: "" });
+  for (const id of CLUSTER_ROW_IDS) {
+    const r = cluster.find((x) => x.id === id);
+    if (!r) {
+      rows.push({ failure: CLUSTER_ROW_TITLES[id], phase: "-", functional: NOT_RUN, failed: "-", renewed: "-", notes: "" });
+      continue;
+    }
+    rows.push(clusterPhaseRow(`${r.failure} [${r.target}]`, "fault", r.fault, r.notes.join("; ")));
+    rows.push(clusterPhaseRow(`  ${r.restoreTitle}`, "restore", r.restore, ""));
+  }
   return rows;
 }
 
-export function renderFailureTable(lb: readonly LbRowResult[]): string {
-  const rows = failureTableRows(lb);
+export function renderFailureTable(lb: readonly LbRowResult[], cluster: readonly ClusterRowResult[] = []): string {
+  const rows = failureTableRows(lb, cluster);
   return renderTable(
     ["FAILURE", "TIME UNTIL FUNCTIONAL", "REQUESTS FAILED", "CERTS RENEWED DURING FAULT", "NOTES"],
     rows.map((r) => [r.failure, r.functional, r.failed, r.renewed, r.notes]),

@@ -36,7 +36,13 @@ export function haproxyConfig(inv: Inventory): string {
     "  log global",
     "  option tcplog",
     "  option dontlognull",
-    "  timeout connect 5s",
+    // 1 s, not kubeadm's 5 s: a connection to a dead or cut-off host is never
+    // refused, only unanswered, and the apiservers are on the same network
+    // (the kernel answers a SYN at once, however loaded the apiserver). With
+    // retries and redispatch the client's call goes to another apiserver
+    // after 1 s instead of 5 s, inside a kubectl's or a 2 s probe's patience,
+    // and (observe layer4) the server is marked down on that first timeout.
+    "  timeout connect 1s",
     // Watches stay open for a long time; the apiserver ends them itself.
     "  timeout client 1h",
     "  timeout server 1h",
@@ -69,7 +75,15 @@ export function haproxyConfig(inv: Inventory): string {
     // balancers hold no Kubernetes CA). Clients verify it end to end.
     "  option httpchk GET /readyz",
     "  http-check expect status 200",
-    "  default-server inter 2s fall 3 rise 2 on-marked-down shutdown-sessions",
+    // inter 2s fall 3 rise 2 are haproxy's defaults (kubeadm's example). A
+    // connection the server refuses also marks it down at once (observe
+    // layer4, error-limit 1, on-error mark-down): a killed apiserver that its
+    // supervisor restarts within the 6 s fall 3 x inter 2s takes would
+    // otherwise get clients again while still starting, before its RBAC
+    // caches are filled, and answer them 403 (the cluster rows of
+    // test/cluster/ha-cluster.test.ts saw 5 of 33 calls fail so). Marked
+    // down, it gets traffic again only after rise 2 passing /readyz checks.
+    "  default-server inter 2s fall 3 rise 2 observe layer4 error-limit 1 on-error mark-down on-marked-down shutdown-sessions",
     ...servers,
     "",
   ].join("\n");

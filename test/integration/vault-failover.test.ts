@@ -48,3 +48,39 @@ describe("VaultClient with a hung address first", () => {
     }
   }, 40_000);
 });
+
+describe("VaultClient with a standby that knows no active node first", () => {
+  const standby = (message: string) =>
+    new Promise<{ url: string; close: () => void }>((res) => {
+      // Plain HTTP, as `bao server -dev` is: a node answering what a just-unsealed raft standby answers.
+      void import("node:http").then(({ createServer: http }) => {
+        const s = http((_req, r) => {
+          r.writeHead(500, { "Content-Type": "application/json" });
+          r.end(JSON.stringify({ errors: [message] }));
+        });
+        s.listen(0, "127.0.0.1", () => res({ url: `http://127.0.0.1:${(s.address() as { port: number }).port}`, close: () => s.close() }));
+      });
+    });
+
+  it("tries the next address on 500 'local node not active but active cluster node not found' (the request was not served)", async () => {
+    const sb = await standby("local node not active but active cluster node not found");
+    const c = new VaultClient({ addresses: [sb.url, bao.address], token: bao.rootToken, timeoutMs: 10_000 });
+    try {
+      expect((await c.readBare<{ initialized: boolean }>("sys/health"))?.initialized).toBe(true);
+    } finally {
+      await c.close();
+      sb.close();
+    }
+  });
+
+  it("any other 500 is final (a CEL role's refusal is one): not sent to the next address", async () => {
+    const sb = await standby("cel: request refused");
+    const c = new VaultClient({ addresses: [sb.url, bao.address], token: bao.rootToken, timeoutMs: 10_000 });
+    try {
+      await expect(c.readBare("sys/health")).rejects.toThrow(/500|refused/);
+    } finally {
+      await c.close();
+      sb.close();
+    }
+  });
+});
