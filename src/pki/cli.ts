@@ -176,12 +176,13 @@ export function buildProgram(): Command {
             process.stderr.write(`${new Date().toISOString()} not rotated: ${errorMessage(err)}\n`);
           }
         };
+        // The handler first: a SIGTERM that comes as the first rotation lands must stop it cleanly too.
         const t = setInterval(tick, every * 1000);
-        tick();
         process.once("SIGTERM", () => {
           clearInterval(t);
           done();
         });
+        tick();
       });
     });
   local

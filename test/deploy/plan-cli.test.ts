@@ -75,7 +75,8 @@ describe("hak-deploy hive and the plans", () => {
     expect(parseYaml(readFileSync(join(hive, "hive", "cluster.json"), "utf8")).schema).toBe("hak.cluster-plan/v1");
     expect(await run(["hive", "-i", demo, "--dir", hive, "--check"])).toMatchObject({ code: 0, out: "13 hive files current\n" });
 
-    // The inventory changes (a fourth etcd member): every plan that names the members is stale, the rest is not.
+    // The inventory changes (a fourth etcd member): every plan is stale (each host resolves every host: hostNames),
+    // those that name the etcd members in their arguments too.
     const changed = join(dir, "changed.yaml");
     writeFileSync(changed, readFileSync(demo, "utf8").replace("  - { name: controlplane1,", "  - { name: etcd4, role: etcd, address: 10.240.0.14 }\n  - { name: controlplane1,"));
     const r = await run(["hive", "-i", changed, "--dir", hive, "--check"]);
@@ -83,7 +84,15 @@ describe("hak-deploy hive and the plans", () => {
     expect(r.out).toMatch(/hive\/plans\/controlplane1\.json: not current/);
     expect(r.out).toMatch(/hive\/plans\/etcd4\.json: missing/);
     expect(r.out).toContain('+         "--etcd-servers=https://10.240.0.11:2379,https://10.240.0.12:2379,https://10.240.0.13:2379,https://10.240.0.14:2379",');
-    expect(r.out).not.toMatch(/loadbalancer1\.json/);
+    expect(r.out).toMatch(/hive\/plans\/loadbalancer1\.json: not current/);
+    expect(r.out).toMatch(/\+\s+"etcd4\.k8s\.local"/);
+    // A change that only nodes see (their sandbox image) leaves the other plans current.
+    const nodesOnly = join(dir, "nodes-only.yaml");
+    writeFileSync(nodesOnly, `${readFileSync(demo, "utf8")}\nplan:\n  containerd:\n    sandboxImage: hak.local/pause:9.9\n`);
+    const n = await run(["hive", "-i", nodesOnly, "--dir", hive, "--check"]);
+    expect(n.code).toBe(1);
+    expect(n.out).toMatch(/hive\/plans\/worker1\.json: not current/);
+    expect(n.out).not.toMatch(/loadbalancer1\.json|etcd1\.json/);
 
     // A host leaves the inventory: its plan is stale too (the flake deploys every plan in the folder), and hive removes it.
     const fewer = join(dir, "fewer.yaml");
