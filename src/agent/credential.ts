@@ -3,6 +3,7 @@ import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { certLife } from "../common/lifetime.js";
+import { readGenerationMetaIn } from "./writer.js";
 
 /**
  * `hak-agent credential --cert F --key F`: a client-go credential plugin
@@ -22,7 +23,7 @@ import { certLife } from "../common/lifetime.js";
  * holds a copy of the private key.
  *
  * Loaded on its own by bin/hak-agent.js (client-go runs it at start and at
- * each expiry): node built-ins and lifetime.ts only.
+ * each expiry): node built-ins, lifetime.ts and the writer's meta reader only.
  */
 
 export const EXEC_API_VERSION = "client.authentication.k8s.io/v1";
@@ -100,21 +101,20 @@ export function readPair(certFile: string, keyFile: string): PairOnDisk {
     if (dirname(keyReal) !== gen && attempt < 2) continue;
     const certPem = readFileSync(certReal, "utf8");
     const keyPem = readFileSync(keyReal, "utf8");
-    let obtainedAt: Date | undefined;
-    try {
-      const m = JSON.parse(readFileSync(join(gen, "meta.json"), "utf8")) as { obtainedAt?: unknown };
-      if (typeof m.obtainedAt === "string" && !Number.isNaN(Date.parse(m.obtainedAt))) obtainedAt = new Date(m.obtainedAt);
-    } catch {
-      /* not the agent's store: the certificate's own validity decides */
-    }
-    return { certPem, keyPem, obtainedAt };
+    // None outside the agent's store: the certificate's own validity decides.
+    const meta = readGenerationMetaIn(gen);
+    return { certPem, keyPem, obtainedAt: meta ? new Date(meta.obtainedAt) : undefined };
   }
 }
 
 /** The command a kubeconfig names to run this plugin: this Node and this package's bin/hak-agent.js, absolute. */
 export function credentialCommand(certFile: string, keyFile: string): { command: string; args: string[] } {
-  return { command: process.execPath, args: [agentEntry(), "credential", "--cert", certFile, "--key", keyFile] };
+  // The agent renders its kubeconfigs on every pass; the package does not move under a running process.
+  entry ??= agentEntry();
+  return { command: process.execPath, args: [entry, "credential", "--cert", certFile, "--key", keyFile] };
 }
+
+let entry: string | undefined;
 
 /** bin/hak-agent.js of the package this module is part of (dist/, dist/agent/ and src/agent/ alike). */
 export function agentEntry(from = dirname(fileURLToPath(import.meta.url))): string {

@@ -1,6 +1,5 @@
-import { readFileSync } from "node:fs";
 import { HakError } from "../common/errors.js";
-import { writeFileAtomic } from "../common/fsutil.js";
+import { readTextIfAny as readText, writeFileAtomic } from "../common/fsutil.js";
 import { renderKubeconfig } from "../common/kubeconfig.js";
 import { credentialCommand } from "./credential.js";
 import { holderUri } from "../common/names.js";
@@ -17,15 +16,6 @@ import { fsError, readGenerationMeta, writeCertGeneration, type CertContent, typ
  * The I/O of each output kind: read what is on disk, obtain from Vault,
  * write. Decisions (reuse or renew, when) are in policy.ts.
  */
-
-function readText(path: string | undefined): string | undefined {
-  if (!path) return undefined;
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
-}
 
 export interface CertState extends CertOnDisk {
   /** When the agent obtained the certificate on disk (from its generation's meta), if known. */

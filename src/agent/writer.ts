@@ -161,8 +161,13 @@ function pruneGenerations(store: string, current: string): void {
 
 /** The current generation's meta, when there is one. */
 export function readGenerationMeta(out: CertFilePaths): GenerationMeta | undefined {
+  return readGenerationMetaIn(join(storeDir(out), "current"));
+}
+
+/** The meta of the generation in `genDir` (a resolved folder: what its files were read from), when there is one. */
+export function readGenerationMetaIn(genDir: string): GenerationMeta | undefined {
   try {
-    const m = JSON.parse(readFileSync(join(storeDir(out), "current", META_FILE), "utf8")) as Partial<GenerationMeta>;
+    const m = JSON.parse(readFileSync(join(genDir, META_FILE), "utf8")) as Partial<GenerationMeta>;
     return typeof m.obtainedAt === "string" && !Number.isNaN(Date.parse(m.obtainedAt)) ? { obtainedAt: m.obtainedAt } : undefined;
   } catch {
     return undefined;

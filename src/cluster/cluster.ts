@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HakError, errorMessage } from "../common/errors.js";
 import { formatDuration } from "../common/duration.js";
-import { writeFileAtomic } from "../common/fsutil.js";
+import { readTextIfAny, writeFileAtomic } from "../common/fsutil.js";
 import { loadInventory, parseInventory, type Host, type Inventory } from "../common/inventory.js";
 import { lifeState } from "../common/lifetime.js";
 import { startLocalCluster, startLocalServer, stopLocalServer, type LocalBao } from "../common/localbao.js";
@@ -355,15 +355,7 @@ const hostsFile = (root: string) => join(root, "etc", "hosts");
 function writeHostsFile(root: string, names: HostPlan["hostNames"]): void {
   const text = ["127.0.0.1 localhost", "::1 localhost", ...names.map((h) => `${h.address} ${h.names.join(" ")}`), ""].join("\n");
   mkdirSync(join(root, "etc"), { recursive: true });
-  if (readTextOr(hostsFile(root)) !== text) writeFileSync(hostsFile(root), text, { mode: 0o644 });
-}
-
-function readTextOr(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
+  if (readTextIfAny(hostsFile(root)) !== text) writeFileSync(hostsFile(root), text, { mode: 0o644 });
 }
 
 async function supervisorAnswers(socket: string): Promise<HostStatus | undefined> {

@@ -1,6 +1,16 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, mkdirSync, chownSync } from "node:fs";
+import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, mkdirSync, chownSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+
+/** A file's text, or undefined when there is no path or it cannot be read (absent, a folder, no permission). */
+export function readTextIfAny(path: string | undefined): string | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
 
 export interface WriteOptions {
   /** Final mode; the file is created with it, so it is never more open than this. */
