@@ -58,3 +58,24 @@ export function inventoryOnLoopback(inv: Inventory, opts: { prefix: string; vaul
     "inventory on loopback (derived)",
   );
 }
+
+/**
+ * A small IPv6 inventory "six": VIP <prefix>10, Vault <prefix>5, etcd1 <prefix>11,
+ * cp1 <prefix>21, w1 <prefix>31 and `loadBalancers` of lb1 <prefix>41, lb2 <prefix>42, …
+ */
+export function ipv6Inventory(prefix: string, o: { hostDomain: string; loadBalancers: number }): Inventory {
+  return parseInventory({
+    name: "six",
+    hostDomain: o.hostDomain,
+    apiVip: `${prefix}10`,
+    serviceCidr: "fd00:32::/112",
+    podCidr: "fd00:200::/56",
+    vault: { addresses: [`https://[${prefix}5]:8200`] },
+    hosts: [
+      { name: "etcd1", role: "etcd", address: `${prefix}11` },
+      { name: "cp1", role: "controlplane", address: `${prefix}21` },
+      { name: "w1", role: "worker", address: `${prefix}31` },
+      ...Array.from({ length: o.loadBalancers }, (_, i) => ({ name: `lb${i + 1}`, role: "loadbalancer" as const, address: `${prefix}${41 + i}` })),
+    ],
+  });
+}

@@ -3,7 +3,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadInventory, parseInventory } from "../../src/common/inventory.js";
+import { loadInventory } from "../../src/common/inventory.js";
+import { ipv6Inventory } from "../helpers/inventory.js";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
 import { hostPlan, relocatePlan, type HostPlan } from "../../src/plan/index.js";
 import { HAPROXY_CONFIG_FILE, KEEPALIVED_CONFIG_FILE } from "../../src/plan/loadbalancer.js";
@@ -68,20 +69,7 @@ describe("load balancer configs pass the real programs' checks", () => {
   });
 
   it("an IPv6 inventory's load balancer: haproxy accepts its config, backends in brackets", () => {
-    const inv = parseInventory({
-      name: "six",
-      hostDomain: "k8s.local",
-      apiVip: "fd00::10",
-      serviceCidr: "fd00:32::/112",
-      podCidr: "fd00:200::/56",
-      vault: { addresses: ["https://[fd00::5]:8200"] },
-      hosts: [
-        { name: "etcd1", role: "etcd", address: "fd00::11" },
-        { name: "cp1", role: "controlplane", address: "fd00::21" },
-        { name: "w1", role: "worker", address: "fd00::31" },
-        { name: "lb1", role: "loadbalancer", address: "fd00::41" },
-      ],
-    });
+    const inv = ipv6Inventory("fd00::", { hostDomain: "k8s.local", loadBalancers: 1 });
     const root = join(dir, "six");
     const p = writePlan(hostPlan(inv, "lb1", { loadbalancer: { interface: iface } }), root);
     const hcfg = fileOf(p, HAPROXY_CONFIG_FILE, root);

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { agentConfigSchema } from "../../src/agent/config.js";
 import { InputError } from "../../src/common/errors.js";
 import { loadInventory, parseInventory, type Inventory } from "../../src/common/inventory.js";
+import { ipv6Inventory } from "../helpers/inventory.js";
 import { cidrContains, cidrsOverlap, parseCidr } from "../../src/common/ip.js";
 import { PROJECT_ROOT } from "../../src/common/paths.js";
 import { PROFILES, profilesForRole, requestSpec } from "../../src/common/profiles.js";
@@ -425,21 +426,7 @@ describe("clusterPlan", () => {
 });
 
 describe("IPv6 inventories", () => {
-  const inv6 = parseInventory({
-    name: "six",
-    hostDomain: "k8s.test",
-    apiVip: "fd00:240::10",
-    serviceCidr: "fd00:32::/112",
-    podCidr: "fd00:200::/56",
-    vault: { addresses: ["https://[fd00:240::5]:8200"] },
-    hosts: [
-      { name: "etcd1", role: "etcd", address: "fd00:240::11" },
-      { name: "cp1", role: "controlplane", address: "fd00:240::21" },
-      { name: "w1", role: "worker", address: "fd00:240::31" },
-      { name: "lb1", role: "loadbalancer", address: "fd00:240::41" },
-      { name: "lb2", role: "loadbalancer", address: "fd00:240::42" },
-    ],
-  });
+  const inv6 = ipv6Inventory("fd00:240::", { hostDomain: "k8s.test", loadBalancers: 2 });
 
   it("brackets addresses in URLs, gives /64 pod subnets, a ::/0 pod route and a /128 virtual IP", () => {
     const ps = allHostPlans(inv6);
