@@ -93,6 +93,9 @@ describe("HA: five raft nodes", () => {
   it("keeps signing when the active node is SIGKILLed while agents renew: pause measured", async () => {
     const client = cluster.client();
     const addresses = cluster.nodes.map((n) => n.address);
+    // The previous test stopped the active node: start from a settled cluster (every node that answers names
+    // the same leader, which answers too), not from an election still under way on a loaded machine.
+    expect(await settledLeader(addresses, cluster.caPem, 60_000), "the raft cluster settles on a leader").toBeDefined();
     const caFile = join(dir, "tls", "ca.crt");
     // Four hosts' agents on 30-second certificates (renewed every ~20 s), every node's address in their config.
     const hosts = [
@@ -173,3 +176,27 @@ describe("HA: five raft nodes", () => {
     }
   }, 150_000);
 });
+
+/** The leader every answering node agrees on, once they do and it answers too; undefined after `ms`. */
+async function settledLeader(addresses: string[], caPem: string, ms: number): Promise<string | undefined> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const seen = await Promise.all(
+      addresses.map(async (a) => {
+        const c = new VaultClient({ addresses: [a], tls: { ca: caPem }, timeoutMs: 2000 });
+        try {
+          return (await c.readBare<{ leader_address?: string }>("sys/leader", { token: null }))?.leader_address || "";
+        } catch {
+          return undefined; // not answering (stopped)
+        } finally {
+          await c.close();
+        }
+      }),
+    );
+    const answering = seen.filter((x): x is string => x !== undefined);
+    const leader = answering[0];
+    if (leader && answering.every((x) => x === leader) && addresses.some((a, i) => a === leader && seen[i] !== undefined)) return leader;
+    await sleep(500);
+  }
+  return undefined;
+}
